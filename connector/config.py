@@ -1,0 +1,169 @@
+"""Settings read once from the environment; missing required values fail at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from connector.version import __version__
+
+DEFAULT_USER_AGENT = f"PunchhConnector/Connector/{__version__}"
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable connector."""
+
+
+def _split(value: str) -> tuple[str, ...]:
+    """Comma-separated list, blanks dropped: several tokens or secrets allow rotation."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the web tier and the workers need to know about their environment."""
+
+    redis_url: str
+    punchh_base_url: str
+    punchh_api_key: str = field(repr=False)
+    api_tokens: tuple[str, ...] = field(repr=False)
+    punchh_user_agent: str = DEFAULT_USER_AGENT
+    braze_webhook_tokens: tuple[str, ...] = field(default=(), repr=False)
+    sfmc_jwt_secrets: tuple[str, ...] = field(default=(), repr=False)
+    sfmc_rest_base_url: str = ""
+    sfmc_allow_plain_json: bool = False
+    sfmc_token_cache_seconds: int = 300
+    sfmc_dedupe_seconds: int = 900
+    punchh_connect_timeout: float = 5.0
+    punchh_read_timeout: float = 20.0
+    punchh_per_page: int = 50
+    start_time_margin_seconds: int = 120
+    commit_max_attempts: int = 8
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 600.0
+    commit_lock_seconds: int = 120
+    list_cache_seconds: int = 60
+    retention_days: int = 7
+    fanout_limit: int = 3
+    fanout_window_seconds: int = 3600
+    send_key_timezone: str = "UTC"
+    max_body_bytes: int = 64 * 1024
+    queue_name: str = "punchh"
+    key_prefix: str = "pc:"
+    sweep_stale_seconds: int = 60
+    auth_lockout_seconds: int = 600
+    alert_webhook_url: str = ""
+    trusted_proxy_count: int = 1
+    log_level: str = "INFO"
+
+    @property
+    def retention_seconds(self) -> int:
+        """How long a finished distribution stays readable."""
+        return self.retention_days * 86400
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The zone that names a calendar-day send key."""
+        return ZoneInfo(self.send_key_timezone)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the environment; raise ConfigError naming every missing or malformed value."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                problems.append(f"{name} is required")
+            return value
+
+        def number(name: str, default: Any, kind: type[int] | type[float]) -> Any:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                problems.append(f"{name} must be a {kind.__name__}, got {raw!r}")
+                return default
+            if value < 0:
+                problems.append(f"{name} must not be negative")
+            return value
+
+        def flag(name: str) -> bool:
+            return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+        defaults = {f.name: f.default for f in fields(cls)}
+        settings = cls(
+            redis_url=required("REDIS_URL"),
+            punchh_base_url=required("PUNCHH_BASE_URL").rstrip("/"),
+            punchh_api_key=required("PUNCHH_API_KEY"),
+            api_tokens=_split(required("API_TOKEN")),
+            punchh_user_agent=env.get("PUNCHH_USER_AGENT", "").strip() or DEFAULT_USER_AGENT,
+            braze_webhook_tokens=_split(env.get("BRAZE_WEBHOOK_TOKEN", "")),
+            sfmc_jwt_secrets=_split(env.get("SFMC_JWT_SECRET", "")),
+            sfmc_rest_base_url=env.get("SFMC_REST_BASE_URL", "").strip().rstrip("/"),
+            sfmc_allow_plain_json=flag("SFMC_ALLOW_PLAIN_JSON"),
+            sfmc_token_cache_seconds=number(
+                "SFMC_TOKEN_CACHE_SECONDS", defaults["sfmc_token_cache_seconds"], int
+            ),
+            sfmc_dedupe_seconds=number("SFMC_DEDUPE_SECONDS", defaults["sfmc_dedupe_seconds"], int),
+            punchh_connect_timeout=number(
+                "PUNCHH_CONNECT_TIMEOUT", defaults["punchh_connect_timeout"], float
+            ),
+            punchh_read_timeout=number(
+                "PUNCHH_READ_TIMEOUT", defaults["punchh_read_timeout"], float
+            ),
+            punchh_per_page=number("PUNCHH_PER_PAGE", defaults["punchh_per_page"], int),
+            start_time_margin_seconds=number(
+                "START_TIME_MARGIN_SECONDS", defaults["start_time_margin_seconds"], int
+            ),
+            commit_max_attempts=number("COMMIT_MAX_ATTEMPTS", defaults["commit_max_attempts"], int),
+            retry_base_seconds=number("RETRY_BASE_SECONDS", defaults["retry_base_seconds"], float),
+            retry_max_seconds=number("RETRY_MAX_SECONDS", defaults["retry_max_seconds"], float),
+            commit_lock_seconds=number("COMMIT_LOCK_SECONDS", defaults["commit_lock_seconds"], int),
+            list_cache_seconds=number("LIST_CACHE_SECONDS", defaults["list_cache_seconds"], int),
+            retention_days=number("RETENTION_DAYS", defaults["retention_days"], int),
+            fanout_limit=number("FANOUT_LIMIT", defaults["fanout_limit"], int),
+            fanout_window_seconds=number(
+                "FANOUT_WINDOW_SECONDS", defaults["fanout_window_seconds"], int
+            ),
+            send_key_timezone=env.get("SEND_KEY_TIMEZONE", "").strip() or "UTC",
+            max_body_bytes=number("MAX_BODY_BYTES", defaults["max_body_bytes"], int),
+            queue_name=env.get("QUEUE_NAME", "").strip() or "punchh",
+            key_prefix=env.get("KEY_PREFIX", "").strip() or "pc:",
+            sweep_stale_seconds=number("SWEEP_STALE_SECONDS", defaults["sweep_stale_seconds"], int),
+            auth_lockout_seconds=number(
+                "AUTH_LOCKOUT_SECONDS", defaults["auth_lockout_seconds"], int
+            ),
+            alert_webhook_url=env.get("ALERT_WEBHOOK_URL", "").strip(),
+            trusted_proxy_count=number("TRUSTED_PROXY_COUNT", defaults["trusted_proxy_count"], int),
+            log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+        )
+        if settings.punchh_base_url and not settings.punchh_base_url.startswith(
+            ("http://", "https://")
+        ):
+            problems.append("PUNCHH_BASE_URL must start with https:// (or http:// for a sandbox)")
+        if settings.redis_url and not settings.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            problems.append("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        if settings.commit_max_attempts < 1:
+            problems.append("COMMIT_MAX_ATTEMPTS must be at least 1")
+        if settings.fanout_limit < 1:
+            problems.append("FANOUT_LIMIT must be at least 1")
+        try:
+            settings.timezone  # noqa: B018 - validates the zone name once, at start-up
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"SEND_KEY_TIMEZONE {settings.send_key_timezone!r} is not a known zone")
+        if problems:
+            raise ConfigError("invalid configuration: " + "; ".join(problems))
+        return settings
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some values changed (tests and the CLI use this)."""
+        return replace(self, **changes)
