@@ -1,0 +1,129 @@
+"""Punchh's segment and redeemable lists, cached briefly in Redis, and name → id resolution."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, cast
+
+import redis
+
+from connector.punchh.client import Kind, PunchhClient
+from connector.punchh.errors import NameAmbiguous, NameNotFound
+
+#: How an item of each list is named and identified.
+ID_FIELDS: dict[str, str] = {"segments": "segment_id", "redeemables": "redeemable_uuid"}
+NOUNS: dict[str, str] = {"segments": "segment", "redeemables": "redeemable"}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Punchh's ids for the marketer's names."""
+
+    segment_id: int
+    segment_name: str
+    redeemable_uuid: str
+    redeemable_name: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "segment": {"name": self.segment_name, "segment_id": self.segment_id},
+            "redeemable": {"name": self.redeemable_name, "redeemable_uuid": self.redeemable_uuid},
+        }
+
+
+def exact_match(kind: str, items: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The one item named exactly `name` (case-sensitive first, then not); two is an error."""
+    folded = name.casefold()
+    for candidates in (
+        [i for i in items if i.get("name") == name],
+        [i for i in items if str(i.get("name", "")).casefold() == folded],
+    ):
+        unique = {str(i.get(ID_FIELDS[kind])): i for i in candidates}
+        if len(unique) == 1:
+            return next(iter(unique.values()))
+        if len(unique) > 1:
+            described = tuple(
+                f'"{i.get("name")}" ({ID_FIELDS[kind]} {i.get(ID_FIELDS[kind])})'
+                for i in unique.values()
+            )
+            raise NameAmbiguous(
+                f'{len(unique)} Punchh {kind} are named "{name}": {", ".join(described)}; '
+                f"rename one in Punchh so the name is unique",
+                candidates=described,
+            )
+    return None
+
+
+class Catalog:
+    """Cached list lookups shared by the web tier and the workers."""
+
+    def __init__(
+        self,
+        client: PunchhClient,
+        cache: redis.Redis,
+        *,
+        prefix: str = "pc:",
+        ttl_seconds: int = 60,
+        per_page: int = 50,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.prefix = prefix
+        self.ttl_seconds = ttl_seconds
+        self.per_page = per_page
+
+    def _cache_key(self, kind: str, query: str) -> str:
+        digest = hashlib.sha1(query.encode(), usedforsecurity=False).hexdigest()[:16]
+        return f"{self.prefix}c:{kind}:{digest}"
+
+    def search(self, kind: Kind, query: str = "") -> list[dict[str, Any]]:
+        """Every item matching Punchh's `query` search, from the cache when fresh."""
+        key = self._cache_key(kind, query)
+        if self.ttl_seconds > 0:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cast(list[dict[str, Any]], json.loads(cached))
+        items = self.client.list_all(kind, query=query, per_page=self.per_page)
+        if self.ttl_seconds > 0:
+            self.cache.set(key, json.dumps(items), ex=self.ttl_seconds)
+        return items
+
+    def resolve(self, kind: Kind, name: str) -> dict[str, Any]:
+        """The item named `name`, searching first, then the whole list (search is fuzzy)."""
+        match = exact_match(kind, self.search(kind, name), name)
+        if match is None:
+            everything = self.search(kind, "")
+            match = exact_match(kind, everything, name)
+            if match is None:
+                raise NameNotFound(
+                    f'no Punchh {NOUNS[kind]} is named "{name}"' + _suggest(everything, name),
+                    status=None,
+                    codes=(f"unknown_{NOUNS[kind]}",),
+                )
+        return match
+
+    def resolve_pair(self, segment: str, redeemable: str) -> Resolution:
+        """Both ids a commit needs."""
+        seg = self.resolve("segments", segment)
+        red = self.resolve("redeemables", redeemable)
+        return Resolution(
+            segment_id=int(seg["segment_id"]),
+            segment_name=str(seg.get("name", segment)),
+            redeemable_uuid=str(red["redeemable_uuid"]),
+            redeemable_name=str(red.get("name", redeemable)),
+        )
+
+
+def _suggest(items: list[dict[str, Any]], name: str, limit: int = 3) -> str:
+    """A hint naming close matches, so a typo is obvious to the marketer."""
+    folded = name.casefold()
+    words = [w for w in folded.split() if len(w) > 2]
+    close = [
+        str(i.get("name"))
+        for i in items
+        if any(w in str(i.get("name", "")).casefold() for w in words)
+    ][:limit]
+    return f" (did you mean: {', '.join(repr(c) for c in close)}?)" if close else ""

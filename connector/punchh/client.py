@@ -1,0 +1,238 @@
+"""The one HTTP client for Punchh's Headless Offers endpoints; knows nothing of the ledger."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+
+from connector.punchh.errors import (
+    PunchhAmbiguous,
+    PunchhAuthError,
+    PunchhConnectError,
+    PunchhError,
+    PunchhRateLimited,
+    PunchhRejected,
+    PunchhServerError,
+    PunchhUnexpected,
+)
+
+Kind = Literal["segments", "redeemables"]
+
+SEGMENTS_PATH = "/api2/dashboard/segments"
+REDEEMABLES_PATH = "/api2/dashboard/redeemables"
+CAMPAIGNS_PATH = "/api2/dashboard/campaigns"
+LIST_PATHS: dict[str, str] = {"segments": SEGMENTS_PATH, "redeemables": REDEEMABLES_PATH}
+ENDPOINT_NAMES: dict[str, str] = {
+    SEGMENTS_PATH: "segments",
+    REDEEMABLES_PATH: "redeemables",
+    CAMPAIGNS_PATH: "campaigns",
+}
+
+#: Called after every request with (endpoint, status or error name, seconds) — for metrics.
+Observer = Callable[[str, str, float], None]
+
+#: Statuses after which Punchh provably created nothing.
+NOT_ACTED_STATUSES = frozenset({500, 502, 503})
+#: Statuses that a retry of the same request cannot fix.
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 422})
+#: Safety stop when paging a list: Punchh documents no total, so never loop forever.
+MAX_PAGES = 200
+
+
+def format_start_time(moment: datetime) -> str:
+    """UTC ISO 8601 with a Z, the one form Punchh accepts everywhere."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After as seconds, from either its delta-seconds or its HTTP-date form."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def error_message(body: Any) -> tuple[str, tuple[str, ...]]:
+    """Punchh's words from any of its error shapes (errors as object, string or list)."""
+    if not isinstance(body, dict):
+        return (str(body)[:300] if body else "", ())
+    parts: list[str] = []
+    codes: list[str] = []
+    for key in ("error", "no_permission_error", "message"):
+        if isinstance(body.get(key), str):
+            parts.append(body[key])
+            codes.append(key)
+    errors = body.get("errors")
+    if isinstance(errors, str):
+        parts.append(errors)
+    elif isinstance(errors, list):
+        parts.extend(str(e) for e in errors)
+    elif isinstance(errors, dict):
+        for code, msg in errors.items():
+            codes.append(str(code))
+            text = "; ".join(map(str, msg)) if isinstance(msg, list) else str(msg)
+            parts.append(f"{code}: {text}")
+    return ("; ".join(parts)[:500], tuple(codes))
+
+
+class PunchhClient:
+    """Get Segment List, Get Redeemable List and Commit Redeemable Distribution over httpx."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        user_agent: str,
+        *,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.BaseTransport | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.observer = observer
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": user_agent,
+                "Accept": "application/json",
+            },
+            timeout=timeout or httpx.Timeout(20.0, connect=5.0),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> PunchhClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- lists ----------------------------------------------------------------------------
+    def list_page(
+        self, kind: Kind, *, query: str = "", page: int = 1, per_page: int = 50
+    ) -> list[dict[str, Any]]:
+        """One page of segments or redeemables (a bare JSON array)."""
+        params: dict[str, str | int] = {"page": page, "per_page": per_page}
+        if query:
+            params["query"] = query
+        body = self._send("GET", LIST_PATHS[kind], params=params)
+        if not isinstance(body, list) or not all(isinstance(i, dict) for i in body):
+            raise PunchhUnexpected(f"Punchh {kind} list was not a JSON array of objects")
+        return body
+
+    def list_all(self, kind: Kind, *, query: str = "", per_page: int = 50) -> list[dict[str, Any]]:
+        """Every page, until a short or empty one (Punchh gives no total)."""
+        items: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            batch = self.list_page(kind, query=query, page=page, per_page=per_page)
+            items.extend(batch)
+            if len(batch) < per_page:
+                break
+        return items
+
+    # --- commit ---------------------------------------------------------------------------
+    def commit(
+        self,
+        *,
+        redeemable_uuid: str,
+        segment_id: int,
+        name: str,
+        start_time: datetime,
+        external_campaign_id: str,
+    ) -> dict[str, Any]:
+        """POST one mass-gifting campaign. Not idempotent at Punchh: call once per send."""
+        payload = {
+            "redeemable_uuid": redeemable_uuid,
+            "segment_id": segment_id,
+            "category": "gift_redeemable",
+            "campaign_type": "mass_gifting",
+            "name": name,
+            "start_time": format_start_time(start_time),
+            "external_campaign_id": external_campaign_id,
+        }
+        body = self._send("POST", CAMPAIGNS_PATH, json=payload)
+        if not isinstance(body, dict) or "campaign_id" not in body:
+            # A 200 we cannot read may still have created the campaign.
+            raise PunchhAmbiguous("Punchh answered 200 without a campaign_id", status=200)
+        return body
+
+    # --- transport ------------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str | int] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Any:
+        """One request; every failure mapped onto the error tree by what Punchh may have done."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            response = self._http.request(method, path, params=params, json=json)
+            outcome = str(response.status_code)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            outcome = "connect_error"
+            raise PunchhConnectError(f"could not connect to Punchh: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            # Read timeouts, resets and protocol errors happen after the request left us.
+            outcome = "no_answer"
+            raise PunchhAmbiguous(
+                f"no answer from Punchh after sending ({type(exc).__name__})"
+            ) from exc
+        finally:
+            if self.observer is not None:
+                self.observer(
+                    ENDPOINT_NAMES.get(path, path), outcome, time.perf_counter() - started
+                )
+        return self._interpret(response)
+
+    @staticmethod
+    def _interpret(response: httpx.Response) -> Any:
+        """Body of a 200, or the right exception for any other status."""
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        if status == 200:
+            if isinstance(body, str):
+                raise PunchhAmbiguous(
+                    "Punchh answered 200 with a body that is not JSON", status=200
+                )
+            return body
+        message, codes = error_message(body)
+        summary = f"Punchh answered {status}" + (f": {message}" if message else "")
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise PunchhRateLimited(summary, retry_after=retry_after)
+        if status in NOT_ACTED_STATUSES:
+            raise PunchhServerError(summary, status=status)
+        if status in (401, 403):
+            raise PunchhAuthError(summary, status=status, codes=codes)
+        if status in PERMANENT_STATUSES:
+            raise PunchhRejected(summary, status=status, codes=codes)
+        if status == 504:
+            raise PunchhAmbiguous(summary, status=status)
+        raise PunchhUnexpected(summary, status=status)
+
+
+__all__ = ["PunchhClient", "PunchhError", "format_start_time", "parse_retry_after"]
