@@ -1,0 +1,115 @@
+"""The long-lived objects built from Settings: one Redis client, the ledger, queue and Punchh."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import redis
+from redis import Redis
+from rq import Queue
+
+from connector.config import Settings
+from connector.ledger import Ledger
+from connector.punchh import Catalog, PunchhClient
+from connector.punchh.client import Observer
+
+#: Upper bounds (seconds) of the Punchh latency histogram kept in Redis.
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def connect_redis(url: str, **overrides: Any) -> Redis:
+    """A Redis client for `url`; rediss:// skips certificate checks (hosted Redis self-signs)."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": 2.0,
+        "socket_timeout": 5.0,
+        "health_check_interval": 30,
+    }
+    if url.startswith("rediss://") and "ssl_cert_reqs" not in url:
+        options["ssl_cert_reqs"] = "none"
+    options.update(overrides)
+    return Redis.from_url(url, **options)
+
+
+def make_punchh_client(
+    settings: Settings,
+    transport: httpx.BaseTransport | None = None,
+    observer: Observer | None = None,
+) -> PunchhClient:
+    """The Punchh client with the configured key, User-Agent and timeouts."""
+    return PunchhClient(
+        settings.punchh_base_url,
+        settings.punchh_api_key,
+        settings.punchh_user_agent,
+        timeout=httpx.Timeout(
+            settings.punchh_read_timeout,
+            connect=settings.punchh_connect_timeout,
+            pool=settings.punchh_connect_timeout,
+        ),
+        transport=transport,
+        observer=observer,
+    )
+
+
+@dataclass
+class Services:
+    """What a web process or a worker holds for its whole life."""
+
+    settings: Settings
+    redis: Redis
+    ledger: Ledger
+    queue: Queue
+    _punchh: PunchhClient | None = field(default=None, repr=False)
+    _catalog: Catalog | None = field(default=None, repr=False)
+    _pid: int = field(default_factory=os.getpid, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings, client: Redis | None = None) -> Services:
+        """Build everything from Settings; nothing touches the network yet."""
+        conn = client if client is not None else connect_redis(settings.redis_url)
+        ledger = Ledger(
+            conn,
+            prefix=settings.key_prefix,
+            retention_seconds=settings.retention_seconds,
+            fanout_limit=settings.fanout_limit,
+            fanout_window_seconds=settings.fanout_window_seconds,
+            replay_seconds=settings.sfmc_dedupe_seconds,
+        )
+        return cls(settings, conn, ledger, Queue(settings.queue_name, connection=conn))
+
+    @property
+    def punchh(self) -> PunchhClient:
+        """The Punchh client, rebuilt after a fork (httpx pools are not fork-safe)."""
+        if self._punchh is None or self._pid != os.getpid():
+            self._punchh = make_punchh_client(self.settings, observer=self._observe)
+            self._catalog = None
+            self._pid = os.getpid()
+        return self._punchh
+
+    @property
+    def catalog(self) -> Catalog:
+        """Cached name lookups over the Punchh client."""
+        client = self.punchh
+        if self._catalog is None:
+            self._catalog = Catalog(
+                client,
+                self.redis,
+                prefix=self.settings.key_prefix,
+                ttl_seconds=self.settings.list_cache_seconds,
+                per_page=self.settings.punchh_per_page,
+            )
+        return self._catalog
+
+    def _observe(self, endpoint: str, outcome: str, seconds: float) -> None:
+        """Count a Punchh request in Redis so every process and dyno adds to one figure."""
+        bucket = next((str(b) for b in LATENCY_BUCKETS if seconds <= b), "+Inf")
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hincrby(self.ledger.metrics_key, f"punchh:{endpoint}:{outcome}", 1)
+            pipe.hincrby(self.ledger.metrics_key, f"punchh_latency:{endpoint}:{bucket}", 1)
+            pipe.hincrbyfloat(self.ledger.metrics_key, f"punchh_latency_sum:{endpoint}", seconds)
+            pipe.execute()
+        except redis.RedisError:
+            pass  # metrics must never break a commit

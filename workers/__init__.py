@@ -1,0 +1,1 @@
+"""RQ jobs that talk to Punchh: commit a distribution, send an alert, sweep stale records."""

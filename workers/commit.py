@@ -1,0 +1,327 @@
+"""The commit job: resolve names, then POST one campaign to Punchh, exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import redis
+
+from connector.jobs import enqueue_alert, enqueue_commit
+from connector.ledger import Distribution
+from connector.models import ALERT_STATES, State
+from connector.punchh.client import format_start_time
+from connector.punchh.errors import (
+    PunchhAmbiguous,
+    PunchhAuthError,
+    PunchhError,
+    PunchhNotActed,
+    PunchhRejected,
+    PunchhUnexpected,
+)
+from connector.services import Services
+from workers import context
+
+log = logging.getLogger("connector.worker")
+
+#: Punchh refuses a start time less than this far ahead (documented: 15 minutes).
+PUNCHH_MIN_LEAD = timedelta(minutes=15)
+#: How long the final ledger write keeps trying through a Redis restart before giving up.
+FINAL_WRITE_PATIENCE_SECONDS = 60.0
+
+T = TypeVar("T")
+
+
+def commit_distribution(distribution_id: str) -> str:
+    """RQ entry point: run one attempt for a distribution; returns the state it left."""
+    return Committer(context.services()).run(distribution_id)
+
+
+def earliest_start(now: datetime, margin_seconds: int) -> datetime:
+    """The earliest start time Punchh will accept, plus our margin, rounded up to a second."""
+    moment = now + PUNCHH_MIN_LEAD + timedelta(seconds=margin_seconds)
+    return moment.replace(microsecond=0) + timedelta(seconds=1 if moment.microsecond else 0)
+
+
+def choose_start_time(requested: str | None, now: datetime, margin_seconds: int) -> datetime:
+    """The requested start if it is far enough ahead at this attempt, else the earliest allowed."""
+    floor = earliest_start(now, margin_seconds)
+    if requested:
+        wanted = datetime.strptime(requested, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if wanted >= floor:
+            return wanted
+    return floor
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
+    """Exponential backoff with jitter; Punchh's Retry-After wins when it sent one."""
+    if retry_after is not None:
+        return min(cap, max(retry_after, 0.0))
+    exp = min(cap, base * (2 ** max(attempt - 1, 0)))
+    return float(exp / 2 + random.uniform(0, exp / 2))
+
+
+class Committer:
+    """One attempt at one distribution, under its lock."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.ledger = services.ledger
+
+    def run(self, distribution_id: str) -> str:
+        """Take the lock and act; a held lock means another worker is already on it."""
+        token = uuid.uuid4().hex
+        lock_ms = self.settings.commit_lock_seconds * 1000
+        if not self.ledger.acquire_lock(distribution_id, token, lock_ms):
+            # The holder finishes the work; if it died, the sweeper re-queues after the lock
+            # expires. Never wait here: two runs must not overlap.
+            log.info("commit skipped: locked", extra={"distribution_id": distribution_id})
+            return "locked"
+        try:
+            return self._attempt(distribution_id, token)
+        finally:
+            with contextlib.suppress(redis.RedisError):  # the lock expires on its own
+                self.ledger.release_lock(distribution_id, token)
+
+    def _attempt(self, distribution_id: str, token: str) -> str:
+        dist = self.ledger.get(distribution_id)
+        if dist is None:
+            log.warning("commit skipped: no record", extra={"distribution_id": distribution_id})
+            return "missing"
+        if dist.state == State.COMMITTING:
+            # A previous run wrote `committing` and never finished: its POST may have reached
+            # Punchh. Never post again; an operator checks Punchh and resolves it.
+            return self._settle(
+                dist,
+                State.UNKNOWN,
+                "a worker stopped while posting to Punchh; check Punchh before resolving",
+                allowed_from=(State.COMMITTING,),
+            )
+        if dist.state not in (State.QUEUED, State.RESOLVING):
+            return dist.state  # committed, settled, held or cancelled: nothing to do
+        if self._auth_locked_out():
+            return self._settle(
+                dist,
+                State.FAILED,
+                "Punchh refused the API key recently; fix PUNCHH_API_KEY, then retry",
+                allowed_from=(State.QUEUED, State.RESOLVING),
+            )
+
+        attempts = dist.int_field("attempts") + 1
+        changed, _ = self.ledger.transition(
+            dist.id,
+            State.RESOLVING,
+            allowed_from=(State.QUEUED, State.RESOLVING),
+            fields={"attempts": attempts},
+        )
+        if not changed:
+            return self._current_state(dist.id)
+
+        try:
+            resolution = self.services.catalog.resolve_pair(
+                dist.fields["segment"], dist.fields["redeemable"]
+            )
+        except PunchhAuthError as exc:
+            return self._auth_failed(dist, exc, (State.RESOLVING,))
+        except PunchhRejected as exc:
+            return self._settle(dist, State.REJECTED, exc.message, allowed_from=(State.RESOLVING,))
+        except (PunchhNotActed, PunchhAmbiguous, PunchhUnexpected) as exc:
+            # Lists are read-only: any failure to read them is safe to retry.
+            return self._retry_or_fail(dist, attempts, exc, from_state=State.RESOLVING)
+
+        if not self.ledger.extend_lock(dist.id, token, self.settings.commit_lock_seconds * 1000):
+            # Resolving took longer than the lock: another run may have started. Let it win.
+            return self._current_state(dist.id)
+
+        now = datetime.now(UTC)
+        start = choose_start_time(
+            dist.fields.get("start_time_requested"), now, self.settings.start_time_margin_seconds
+        )
+        name = dist.fields.get("campaign_name") or dist.id
+        changed, _ = self.ledger.transition(
+            dist.id,
+            State.COMMITTING,
+            allowed_from=(State.RESOLVING,),
+            fields={
+                "segment_id": resolution.segment_id,
+                "redeemable_uuid": resolution.redeemable_uuid,
+                "start_time": format_start_time(start),
+                "punchh_name": name[:255],
+            },
+        )
+        if not changed:
+            return self._current_state(dist.id)
+
+        started = time.perf_counter()
+        try:
+            reply = self.services.punchh.commit(
+                redeemable_uuid=resolution.redeemable_uuid,
+                segment_id=resolution.segment_id,
+                name=name[:255],
+                start_time=start,
+                external_campaign_id=dist.id,
+            )
+        except PunchhNotActed as exc:
+            return self._retry_or_fail(dist, attempts, exc, from_state=State.COMMITTING)
+        except PunchhAuthError as exc:
+            return self._auth_failed(dist, exc, (State.COMMITTING,))
+        except PunchhRejected as exc:
+            return self._settle(dist, State.REJECTED, exc.message, allowed_from=(State.COMMITTING,))
+        except (PunchhAmbiguous, PunchhUnexpected) as exc:
+            return self._settle(
+                dist,
+                State.UNKNOWN,
+                f"{exc.message}; the campaign may exist in Punchh: check before resolving",
+                allowed_from=(State.COMMITTING,),
+            )
+
+        fields: dict[str, str | int | float] = {
+            "campaign_id": int(reply["campaign_id"]),
+            "committed_at": time.time(),
+            "commit_seconds": round(time.perf_counter() - started, 4),
+            "last_error": "",
+        }
+        if reply.get("start_time"):
+            fields["punchh_start_time"] = f"{reply['start_time']} {reply.get('timezone', '')}"
+        changed, before = self._patiently(
+            lambda: self.ledger.transition(
+                dist.id, State.COMMITTED, allowed_from=(State.COMMITTING,), fields=fields
+            )
+        )
+        if not changed and before == State.UNKNOWN:
+            # The sweeper gave up on this run while Punchh was still answering; the answer
+            # settles it, so the operator need not.
+            self._patiently(
+                lambda: self.ledger.transition(
+                    dist.id,
+                    State.COMMITTED,
+                    allowed_from=(State.UNKNOWN,),
+                    fields=fields,
+                    note="Punchh answered after the run was presumed lost",
+                )
+            )
+        self._count_commit_latency(dist)
+        log.info(
+            "committed",
+            extra={"distribution_id": dist.id, "campaign_id": fields["campaign_id"]},
+        )
+        return State.COMMITTED.value
+
+    # --- outcomes -------------------------------------------------------------------------
+    def _retry_or_fail(
+        self, dist: Distribution, attempts: int, exc: PunchhError, *, from_state: State
+    ) -> str:
+        """Schedule another attempt when budget remains; else `failed`."""
+        if attempts >= self.settings.commit_max_attempts:
+            return self._settle(
+                dist,
+                State.FAILED,
+                f"gave up after {attempts} attempts: {exc.message}",
+                allowed_from=(from_state,),
+            )
+        delay = backoff_seconds(
+            attempts,
+            self.settings.retry_base_seconds,
+            self.settings.retry_max_seconds,
+            getattr(exc, "retry_after", None),
+        )
+        changed, _ = self._patiently(
+            lambda: self.ledger.transition(
+                dist.id,
+                State.QUEUED,
+                allowed_from=(from_state,),
+                fields={"last_error": exc.message, "next_attempt_at": time.time() + delay},
+                note=f"retry in {delay:.1f}s: {exc.message}",
+            )
+        )
+        if changed:
+            # If we die between these two writes the sweeper re-queues the record.
+            enqueue_commit(self.services.queue, self.ledger, dist.id, delay=delay)
+        log.info(
+            "commit retry scheduled",
+            extra={"distribution_id": dist.id, "delay": round(delay, 2), "error": exc.message},
+        )
+        return State.QUEUED.value
+
+    def _auth_failed(
+        self, dist: Distribution, exc: PunchhAuthError, allowed_from: tuple[State, ...]
+    ) -> str:
+        """Stop every worker from calling Punchh with a refused key for a while."""
+        self.services.redis.set(
+            f"{self.settings.key_prefix}punchh:auth_refused",
+            exc.message,
+            ex=max(self.settings.auth_lockout_seconds, 1),
+        )
+        return self._settle(
+            dist,
+            State.FAILED,
+            f"{exc.message}; fix PUNCHH_API_KEY, then retry this distribution",
+            allowed_from=allowed_from,
+        )
+
+    def _auth_locked_out(self) -> bool:
+        return bool(self.services.redis.exists(f"{self.settings.key_prefix}punchh:auth_refused"))
+
+    def _settle(
+        self,
+        dist: Distribution,
+        state: State,
+        reason: str,
+        *,
+        allowed_from: tuple[State, ...],
+    ) -> str:
+        """Write a final (or operator-waiting) state and alert when it needs a human."""
+        changed, _ = self._patiently(
+            lambda: self.ledger.transition(
+                dist.id,
+                state,
+                allowed_from=allowed_from,
+                fields={"last_error": reason[:500]},
+                note=reason[:200],
+            )
+        )
+        if changed:
+            log.warning(
+                "distribution %s", state.value, extra={"distribution_id": dist.id, "error": reason}
+            )
+            if state in ALERT_STATES and self.settings.alert_webhook_url:
+                enqueue_alert(self.services.queue, dist.id, state.value)
+            return state.value
+        return self._current_state(dist.id)
+
+    def _current_state(self, distribution_id: str) -> str:
+        dist = self.ledger.get(distribution_id)
+        return dist.state if dist else "missing"
+
+    def _count_commit_latency(self, dist: Distribution) -> None:
+        """First intake → committed, for the metrics endpoint."""
+        created = dist.float_field("created_at")
+        if created is not None:
+            try:
+                self.ledger.incr("commits_total")
+                self.services.redis.hincrbyfloat(
+                    self.ledger.metrics_key, "commit_seconds_sum", time.time() - created
+                )
+            except redis.RedisError:
+                pass
+
+    @staticmethod
+    def _patiently(write: Callable[[], T]) -> T:
+        """Retry a ledger write through a Redis restart: losing it would lose the outcome."""
+        deadline = time.monotonic() + FINAL_WRITE_PATIENCE_SECONDS
+        delay = 0.2
+        while True:
+            try:
+                return write()
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,60 @@
+"""Re-queue distributions that no job will otherwise finish (a crash between two writes)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from connector.jobs import enqueue_commit
+from connector.services import Services
+
+log = logging.getLogger("connector.sweeper")
+
+#: Job states in which RQ will still run the job by itself.
+PENDING_JOB_STATES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
+
+
+def sweep(services: Services, *, now: float | None = None) -> int:
+    """Queue a commit job for every stale active record with no lock and no pending job."""
+    now = time.time() if now is None else now
+    ledger = services.ledger
+    requeued = 0
+    for dist_id in ledger.active_ids(older_than=now - services.settings.sweep_stale_seconds):
+        if ledger.lock_held(dist_id):
+            continue  # a worker is on it now
+        dist = ledger.get(dist_id)
+        if dist is None:
+            ledger.redis.zrem(ledger.active_key, dist_id)
+            continue
+        if _job_pending(services, dist.fields.get("job_id")):
+            continue
+        # The job decides what the state means: queued/resolving → try again; committing →
+        # unknown (the POST may have been sent).
+        enqueue_commit(services.queue, ledger, dist_id)
+        ledger.record_event(
+            dist_id, {"at": _now_iso(now), "by": "sweeper", "note": f"re-queued from {dist.state}"}
+        )
+        log.warning(
+            "re-queued a stale distribution",
+            extra={"distribution_id": dist_id, "state": dist.state},
+        )
+        requeued += 1
+    return requeued
+
+
+def _job_pending(services: Services, job_id: str | None) -> bool:
+    """Whether RQ still holds a job that will run for this record."""
+    if not job_id:
+        return False
+    try:
+        job = Job.fetch(job_id, connection=services.redis)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in PENDING_JOB_STATES
+
+
+def _now_iso(now: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
