@@ -1,0 +1,68 @@
+"""Pieces every adapter shares: field types, send-key rules and time parsing."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, tzinfo
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate
+
+from connector.models import MAX_PART_LENGTH
+
+#: A campaign ref or send key: printable, no whitespace at the ends, bounded.
+_PART = re.compile(r"^[^\x00-\x1f\x7f]+$")
+
+
+class Name(fields.String):
+    """A Punchh or marketing-cloud name: trimmed, non-empty, bounded, printable."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Length(min=1, max=MAX_PART_LENGTH))
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise ValidationError("must not be empty")
+        if not _PART.match(text):
+            raise ValidationError("must not contain control characters")
+        return text
+
+
+class StartTime(fields.Field[datetime]):
+    """ISO 8601 date-time; a value without an offset is taken as UTC."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        return parse_start_time(value)
+
+
+def parse_start_time(value: Any) -> datetime:
+    """Parse an ISO 8601 date-time into an aware UTC datetime, or raise ValidationError."""
+    if not isinstance(value, str) or "T" not in value.upper():
+        raise ValidationError("must be an ISO 8601 date-time such as 2026-11-25T18:30:00Z")
+    text = value.strip()
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationError("must be an ISO 8601 date-time such as 2026-11-25T18:30:00Z") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def day_key(now: datetime, zone: tzinfo) -> str:
+    """The calendar-day send key: one send per campaign per day."""
+    return now.astimezone(zone).date().isoformat()
+
+
+def today_in(zone: tzinfo) -> date:
+    """Today's date in a zone (impure: for callers outside the adapters)."""
+    return datetime.now(UTC).astimezone(zone).date()
+
+
+def clean_part(value: str) -> str:
+    """Trim a campaign ref or send key; a colon-free form keeps ids unambiguous to read."""
+    return value.strip()

@@ -1,0 +1,38 @@
+"""punchh-connector: the Flask app factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from connector.config import Settings
+from connector.errors import register_error_handlers
+from connector.logs import configure_logging
+from connector.services import Services
+
+
+def create_app(
+    config: Settings | Mapping[str, str] | None = None,
+    *,
+    services: Services | None = None,
+) -> Flask:
+    """Build the web app: settings, one Redis client and queue, blueprints, error handlers."""
+    settings = config if isinstance(config, Settings) else Settings.from_env(config)
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.trusted_proxy_count:
+        # Only as many X-Forwarded-* hops as the platform's router adds are believed.
+        n = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    app.extensions["punchh_connector"] = services or Services.build(settings)
+
+    from connector import api, ops
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ops.bp)
+    register_error_handlers(app)
+    return app

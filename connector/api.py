@@ -1,0 +1,97 @@
+"""`/v1`: the generic distribution API and the status and list endpoints, behind API_TOKEN."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import ValidationError
+
+from adapters import generic
+from connector.auth import require_bearer
+from connector.errors import ApiError
+from connector.http import field_errors, json_body
+from connector.intake import submit
+from connector.punchh.client import Kind
+from connector.punchh.errors import PunchhAuthError, PunchhError
+from connector.services import Services
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+
+def services() -> Services:
+    """The app's long-lived services."""
+    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
+
+
+@bp.before_request
+def _authenticate() -> None:
+    require_bearer(
+        request.headers.get("Authorization"), services().settings.api_tokens, what="API_TOKEN"
+    )
+
+
+@bp.post("/distributions")
+def create_distribution() -> tuple[Response, int]:
+    """Accept one distribution request; the same Idempotency-Key maps to the same send."""
+    body = json_body(request)
+    try:
+        req = generic.to_request(body, request.headers.get("Idempotency-Key"))
+    except ValidationError as exc:
+        raise field_errors(exc) from exc
+    result = submit(services(), req)
+    if result.conflict:
+        raise ApiError(
+            422,
+            "conflict",
+            "this Idempotency-Key was already used for a different segment or redeemable "
+            f"({result.existing_segment!r} / {result.existing_redeemable!r})",
+            extra={"distribution_id": result.distribution_id, "state": result.state},
+        )
+    response = jsonify(
+        {
+            "distribution_id": result.distribution_id,
+            "state": result.state,
+            "created": result.outcome == "created",
+        }
+    )
+    response.headers["Location"] = f"/v1/distributions/{result.distribution_id}"
+    return response, 202
+
+
+@bp.get("/distributions/<path:distribution_id>")
+def show_distribution(distribution_id: str) -> Response:
+    """The distribution record and its events."""
+    ledger = services().ledger
+    dist = ledger.get(distribution_id)
+    if dist is None:
+        raise ApiError(404, "not_found", f"no distribution {distribution_id!r} (or it expired)")
+    body = dist.as_dict()
+    body["events"] = ledger.events(distribution_id)
+    return jsonify(body)
+
+
+def punchh_list(kind: Kind) -> Response:
+    """A Punchh list through the cache, as {"items": [...]}; Punchh trouble is a 502."""
+    query = request.args.get("query", "").strip()[:200]
+    try:
+        items: list[dict[str, Any]] = services().catalog.search(kind, query)
+    except PunchhAuthError as exc:
+        raise ApiError(
+            502, "punchh_auth", f"Punchh refused the connector's API key: {exc}"
+        ) from exc
+    except PunchhError as exc:
+        raise ApiError(502, "punchh_unavailable", f"Punchh list failed: {exc}") from exc
+    return jsonify({"items": items, "count": len(items)})
+
+
+@bp.get("/segments")
+def list_segments() -> Response:
+    """Punchh segments matching ?query= (for pickers)."""
+    return punchh_list("segments")
+
+
+@bp.get("/redeemables")
+def list_redeemables() -> Response:
+    """Punchh redeemables matching ?query= (for pickers)."""
+    return punchh_list("redeemables")

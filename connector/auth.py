@@ -1,0 +1,51 @@
+"""Bearer-token checks, in constant time, against any of several tokens (for rotation)."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+
+from connector.errors import ApiError
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer …` header, or None."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def token_matches(presented: str | None, accepted: Iterable[str]) -> bool:
+    """True when `presented` equals one of `accepted`; compares every one in constant time."""
+    if presented is None:
+        return False
+    given = presented.encode()
+    found = False
+    for token in accepted:
+        found |= hmac.compare_digest(given, token.encode())
+    return found
+
+
+def require_bearer(header: str | None, accepted: Iterable[str], *, what: str) -> None:
+    """Raise a 401 ApiError unless the header carries an accepted token."""
+    tokens = tuple(accepted)
+    if not tokens:
+        raise ApiError(401, "not_configured", f"{what} is not configured on this connector")
+    presented = bearer_token(header)
+    if presented is None:
+        raise ApiError(
+            401,
+            "missing_token",
+            "send Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not token_matches(presented, tokens):
+        raise ApiError(
+            401,
+            "invalid_token",
+            "the bearer token is not valid",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

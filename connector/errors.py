@@ -1,0 +1,105 @@
+"""The one place that turns errors into HTTP responses, with one JSON error shape.
+
+{"error": {"code": "invalid_body", "message": "…", "fields": {"segment": ["…"]}}}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("connector.http")
+
+#: Seconds a marketing cloud should wait before retrying while Redis is unreachable.
+REDIS_DOWN_RETRY_AFTER = 10
+
+
+class ApiError(Exception):
+    """A refusal with a status, a stable code and a message a marketer can act on."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        fields: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    fields: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """Build the JSON error body every endpoint uses."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    body: dict[str, Any] = {"error": error}
+    if extra:
+        body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Map ApiError, Redis outages and werkzeug's HTTP errors onto the JSON shape."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return error_response(
+            exc.status,
+            exc.code,
+            exc.message,
+            fields=exc.fields,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_down(exc: redis.RedisError) -> Response:
+        # Nothing was accepted: the marketing cloud must retry, and Retry-After slows it down.
+        log.error("redis unavailable", extra={"error": type(exc).__name__})
+        return error_response(
+            503,
+            "storage_unavailable",
+            "the connector cannot reach its storage right now; retry later",
+            headers={"Retry-After": str(REDIS_DOWN_RETRY_AFTER)},
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        messages = {
+            413: "the request body is larger than this endpoint accepts",
+            404: "no such endpoint",
+            405: "this endpoint does not accept that method",
+        }
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(status, code, messages.get(status, exc.description or code))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "the connector failed unexpectedly")

@@ -1,0 +1,69 @@
+"""Reading request bodies strictly: JSON objects only, no duplicate keys, clear refusals."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Request
+from marshmallow import ValidationError
+
+from connector.errors import ApiError
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse an object that names a key twice: which value wins differs between parsers."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a JSON body or raise a 400 ApiError saying what is wrong with it."""
+    if not raw:
+        raise ApiError(400, "invalid_body", "the body is empty; send a JSON object")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_body", "the body is not valid UTF-8") from exc
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except RecursionError as exc:
+        raise ApiError(400, "invalid_body", "the JSON body is nested too deeply") from exc
+    except ValueError as exc:
+        raise ApiError(400, "invalid_body", f"the body is not valid JSON: {exc}") from exc
+
+
+def is_json(request: Request) -> bool:
+    """application/json or any +json type."""
+    mimetype = request.mimetype or ""
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+def json_body(request: Request) -> Any:
+    """The request's JSON body; 415 for another content type."""
+    if not is_json(request):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send Content-Type: application/json (got {request.mimetype or 'none'})",
+        )
+    return parse_json(request.get_data(cache=False))
+
+
+def field_errors(exc: ValidationError) -> ApiError:
+    """A 400 naming each field that is wrong and why."""
+    messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
+    parts = []
+    for name, problem in sorted(messages.items()):
+        text = "; ".join(map(str, problem)) if isinstance(problem, list) else str(problem)
+        parts.append(f"{name}: {text}")
+    return ApiError(
+        400,
+        "invalid_fields",
+        "invalid request: " + ", ".join(parts),
+        fields=messages,
+    )

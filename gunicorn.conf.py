@@ -1,0 +1,27 @@
+"""gunicorn settings for the web dyno: sized from the environment, inside Heroku's limits."""
+
+import os
+
+# Heroku-style routers give only $PORT; everything else is read from the environment too.
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Threads keep connections alive cheaply while a request waits on one Redis round trip.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Under the router's 30 s limit, so gunicorn, not the router, ends a stuck request.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "25"))
+# Finish in-flight requests inside Heroku's 30 s SIGTERM → SIGKILL window.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+keepalive = 75  # longer than typical load-balancer idle timeouts
+# X-Forwarded-* is believed only from the addresses listed here (the platform's router).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# No control socket under ~/.gunicorn (gunicorn 27 default); nothing uses it on a dyno.
+control_socket_disable = True
+# No access log by default: Heroku's router logs every request already. Note that the
+# string "None" would create a file named None (gunicorn 27), so leave it unset.
+if os.environ.get("GUNICORN_ACCESS_LOG"):
+    accesslog = "-"
+    access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+wsgi_app = "connector.wsgi:app"
