@@ -1,0 +1,54 @@
+"""Small helpers shared by tests: building requests, reading the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from connector.models import DistributionRequest
+
+
+def dist_request(
+    send_key: str = "send-1",
+    *,
+    source: str = "api",
+    campaign_ref: str = "camp-1",
+    segment: str = "Lapsed 90 days",
+    redeemable: str = "Free Coffee",
+    replay_token: str | None = None,
+) -> DistributionRequest:
+    """A DistributionRequest with sensible defaults."""
+    return DistributionRequest(
+        source=source,
+        campaign_ref=campaign_ref,
+        send_key=send_key,
+        key_rule="test",
+        segment=segment,
+        redeemable=redeemable,
+        replay_token=replay_token,
+    )
+
+
+def campaigns(sandbox: httpx.Client) -> list[dict[str, Any]]:
+    """Every campaign the sandbox created."""
+    reply = sandbox.get("/_sandbox/campaigns")
+    reply.raise_for_status()
+    body = reply.json()
+    return list(body["campaigns"] if isinstance(body, dict) else body)
+
+
+def fault(sandbox: httpx.Client, endpoint: str, mode: str, count: int = 1, **extra: Any) -> None:
+    """Queue a fault for the next `count` requests to an endpoint."""
+    reply = sandbox.post(
+        "/_sandbox/faults", json={"endpoint": endpoint, "mode": mode, "count": count, **extra}
+    )
+    reply.raise_for_status()
+
+
+def request_count(sandbox: httpx.Client, endpoint: str, status: int | None = None) -> int:
+    """How many requests the sandbox saw on an endpoint (optionally with one status)."""
+    body = sandbox.get("/_sandbox/requests").json()
+    if status is None:
+        return int(body["totals"].get(endpoint, 0))
+    return int(body["counts"].get(endpoint, {}).get(str(status), 0))
