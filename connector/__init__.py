@@ -30,9 +30,18 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     app.extensions["punchh_connector"] = services or Services.build(settings)
 
-    from connector import api, ops
+    from connector import admin, api, braze, metrics, openapi, ops, sfmc, status
 
-    app.register_blueprint(api.bp)
-    app.register_blueprint(ops.bp)
+    for blueprint in (
+        api.bp,
+        admin.bp,
+        braze.bp,
+        sfmc.bp,
+        ops.bp,
+        metrics.bp,
+        status.bp,
+        openapi.bp,
+    ):
+        app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app
