@@ -1,7 +1,108 @@
-"""Placeholder blueprint, filled in by its issue."""
+"""`POST /webhooks/braze`: one request per Braze recipient, one Punchh campaign per send."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from marshmallow import ValidationError
+
+from adapters import braze
+from adapters.common import today_in
+from connector.auth import require_bearer
+from connector.errors import ApiError
+from connector.http import field_errors, is_json, parse_json
+from connector.intake import submit
+from connector.punchh.errors import NameAmbiguous, NameNotFound, PunchhError
+from connector.services import Services
 
 bp = Blueprint("braze", __name__)
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def services() -> Services:
+    """The app's long-lived services."""
+    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
+
+
+def _body() -> Any:
+    """The webhook body as a dict: JSON, or a URL-encoded form (Braze offers both)."""
+    if is_json(request):
+        return parse_json(request.get_data(cache=False))
+    if request.mimetype in FORM_TYPES:
+        return request.form.to_dict(flat=True)
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        "send Content-Type: application/json (or application/x-www-form-urlencoded); "
+        f"got {request.mimetype or 'none'}",
+    )
+
+
+@bp.post("/webhooks/braze")
+def braze_webhook() -> tuple[Response, int]:
+    """Count this recipient on its send; the first of a send queues the Punchh commit."""
+    svc = services()
+    g.source = braze.SOURCE
+    require_bearer(
+        request.headers.get("Authorization"),
+        svc.settings.braze_webhook_tokens,
+        what="BRAZE_WEBHOOK_TOKEN",
+    )
+    try:
+        call = braze.parse(_body(), today_in(svc.settings.timezone))
+    except ValidationError as exc:
+        raise field_errors(exc) from exc
+    req = call.request
+    if call.test_send:
+        g.outcome = "test"
+        return jsonify(validate_only(svc, req.segment, req.redeemable, call)), 200
+
+    result = submit(svc, req)
+    g.distribution_id = result.distribution_id
+    g.outcome = result.outcome
+    if result.conflict:
+        raise ApiError(
+            409,
+            "conflict",
+            f"send {result.distribution_id} is already gifting "
+            f"{result.existing_redeemable!r} to {result.existing_segment!r}; this request "
+            f"asked for {req.redeemable!r} to {req.segment!r}. Give the new offer its own "
+            "send_key or campaign",
+            extra={"distribution_id": result.distribution_id, "state": result.state},
+        )
+    return jsonify({"distribution_id": result.distribution_id, "state": result.state}), 202
+
+
+def validate_only(
+    svc: Services, segment: str, redeemable: str, call: braze.BrazeCall
+) -> dict[str, Any]:
+    """A test send: say whether both names resolve in Punchh; queue nothing."""
+    report: dict[str, Any] = {
+        "test_send": True,
+        "committed": False,
+        "reason": "placeholder ids in "
+        + ", ".join(call.placeholder_fields)
+        + ": Braze renders these for test sends and previews, so nothing is committed",
+        "would_be_distribution": call.request.distribution_id,
+        "key_rule": call.request.key_rule,
+    }
+    problems: list[str] = []
+    for kind, name in (("segments", segment), ("redeemables", redeemable)):
+        noun = kind[:-1]
+        try:
+            item = svc.catalog.resolve(kind, name)  # type: ignore[arg-type]
+        except (NameNotFound, NameAmbiguous) as exc:
+            report[noun] = {"name": name, "found": False}
+            problems.append(exc.message)
+        except PunchhError as exc:
+            report[noun] = {"name": name, "found": None}
+            problems.append(f"could not ask Punchh: {exc.message}")
+        else:
+            ident = "segment_id" if kind == "segments" else "redeemable_uuid"
+            report[noun] = {"name": item.get("name"), "found": True, ident: item.get(ident)}
+    report["valid"] = not problems
+    if problems:
+        report["problems"] = problems
+    return report

@@ -52,3 +52,38 @@ def request_count(sandbox: httpx.Client, endpoint: str, status: int | None = Non
     if status is None:
         return int(body["totals"].get(endpoint, 0))
     return int(body["counts"].get(endpoint, {}).get(str(status), 0))
+
+
+def redis_dump(rdb: Any) -> bytes:
+    """Every key and value in the test database as bytes, RQ's compressed payloads inflated."""
+    import contextlib
+    import zlib
+
+    chunks: list[bytes] = []
+    for key in rdb.scan_iter(count=1000):
+        chunks.append(key)
+        kind = rdb.type(key).decode()
+        values: list[bytes] = []
+        if kind == "string":
+            values = [rdb.get(key)]
+        elif kind == "hash":
+            for field_name, value in rdb.hgetall(key).items():
+                values += [field_name, value]
+        elif kind == "list":
+            values = rdb.lrange(key, 0, -1)
+        elif kind == "set":
+            values = list(rdb.smembers(key))
+        elif kind == "zset":
+            values = [m for m, _ in rdb.zrange(key, 0, -1, withscores=True)]
+        for value in values:
+            chunks.append(value)
+            with contextlib.suppress(zlib.error):
+                chunks.append(zlib.decompress(value))
+    return b"\n".join(chunks)
+
+
+def leaked(haystack: bytes | str, needles: list[str]) -> list[str]:
+    """The needles that occur in the haystack (case-insensitive)."""
+    text = haystack.decode(errors="replace") if isinstance(haystack, bytes) else haystack
+    lowered = text.lower()
+    return [n for n in needles if n.lower() in lowered]

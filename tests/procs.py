@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -40,10 +41,8 @@ class Proc:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         """Signal the process group, then kill it if it lingers."""
         if self.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, sig)
-            except ProcessLookupError:
-                pass
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -67,7 +66,7 @@ def _spawn(args: list[str], env: dict[str, str] | None, name: str) -> Proc:
     full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1", "HOME": str(ROOT)}
     full_env.update(env or {})
     handle = log.open("wb")
-    popen = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+    popen = subprocess.Popen(
         args,
         cwd=ROOT,
         env=full_env,

@@ -15,7 +15,9 @@ from tests.conftest import auth
 BODY = {"segment": "Lapsed 90 days", "redeemable": "Free Coffee"}
 
 
-def post(client: FlaskClient, body: object, key: str | None = "key-1", **headers: str):  # type: ignore[no-untyped-def]
+def post(  # type: ignore[no-untyped-def]
+    client: FlaskClient, body: object, key: str | None = "key-1", **headers: str
+):
     all_headers = {**auth(), **headers}
     if key is not None:
         all_headers["Idempotency-Key"] = key
@@ -29,7 +31,11 @@ def queued_jobs(services: Services) -> int:
 def test_accepts_once_and_counts_duplicates(client: FlaskClient, services: Services) -> None:
     first = post(client, BODY)
     assert first.status_code == 202
-    assert first.json == {"distribution_id": "api:default:key-1", "state": "queued", "created": True}
+    assert first.json == {
+        "distribution_id": "api:default:key-1",
+        "state": "queued",
+        "created": True,
+    }
     assert first.headers["Location"] == "/v1/distributions/api:default:key-1"
     for _ in range(3):
         again = post(client, BODY)
