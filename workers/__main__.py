@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> None:
         [services.queue],
         connection=services.redis,
         maintenance_interval=args.maintenance_seconds,
+        # RQ blocks on the queue for worker_ttl - 15 s and runs maintenance only between
+        # waits; this keeps the ledger sweep on its interval even when the queue is idle.
+        worker_ttl=max(args.maintenance_seconds, 1) + 15,
     )
     worker.work(
         burst=args.burst,
