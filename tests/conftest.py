@@ -20,7 +20,7 @@ from workers import context
 #: Tests use their own database index and flush only it (never the shared default db 0).
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 SANDBOX_KEY = "sandbox-admin-key"
-API_TOKEN = "test-api-token"  # noqa: S105 - test fixture, not a secret
+API_TOKEN = "test-api-token"
 
 
 @pytest.fixture(scope="session")
@@ -133,3 +133,12 @@ def web(env: dict[str, str], rdb: redis.Redis, sandbox: httpx.Client) -> Iterato
 def auth(token: str = API_TOKEN) -> dict[str, str]:
     """An Authorization header."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the reliability scenarios' figures after the run."""
+    from tests import summary
+
+    if summary.ROWS:
+        terminalreporter.section("reliability summary")
+        terminalreporter.write_line(summary.render())

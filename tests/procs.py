@@ -50,8 +50,33 @@ class Proc:
                 self.popen.wait(5)
 
     def kill(self) -> None:
-        """SIGKILL the whole process group (a crash)."""
-        self.stop(signal.SIGKILL)
+        """SIGKILL the process and every descendant (a crash; RQ's work horse has its own
+        session, so killing the process group alone would spare it)."""
+        for pid in [*descendants(self.popen.pid), self.popen.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.popen.wait(5)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of a process, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
 
 
 def free_port() -> int:
@@ -88,10 +113,12 @@ def wait_until(predicate: object, timeout: float = 20.0, interval: float = 0.05)
     return False
 
 
-def start_sandbox(extra_env: dict[str, str] | None = None) -> Proc:
-    """The Punchh sandbox on a free port."""
+def start_sandbox(extra_env: dict[str, str] | None = None, port: int = 0) -> Proc:
+    """The Punchh sandbox on a free port (or on `port`, to bring one back after a stop)."""
     proc = _spawn(
-        [PYTHON, "-m", "sandbox", "--host", "127.0.0.1", "--port", "0"], extra_env, "sandbox"
+        [PYTHON, "-m", "sandbox", "--host", "127.0.0.1", "--port", str(port), "--quiet"],
+        extra_env,
+        "sandbox",
     )
     pattern = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
     found: list[str] = []
@@ -147,4 +174,31 @@ def start_worker(env: dict[str, str], maintenance_seconds: int = 1) -> Proc:
     if not ok or not proc.alive():
         proc.stop()
         raise RuntimeError(f"worker did not start:\n{proc.log()}")
+    return proc
+
+
+def start_redis(port: int, data_dir: Path) -> Proc:
+    """A private redis-server with append-only persistence, for tests that stop Redis."""
+    proc = _spawn(
+        [
+            "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            "--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "always",
+            "--save", "",
+        ],
+        None,
+        "redis",
+    )
+    proc.url = f"redis://127.0.0.1:{port}/0"
+
+    def up() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    if not wait_until(up, 10):
+        proc.stop()
+        raise RuntimeError(f"redis did not start:\n{proc.log()}")
     return proc
