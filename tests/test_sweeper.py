@@ -1,0 +1,60 @@
+"""The sweeper: a record whose job was never queued (a crash between two writes) is re-queued."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from connector.intake import submit
+from connector.models import State
+from connector.services import Services
+from tests.helpers import campaigns, dist_request
+from workers.commit import Committer
+from workers.sweeper import sweep
+
+
+def test_record_without_a_job_is_requeued_and_committed(
+    services: Services, sandbox: httpx.Client
+) -> None:
+    # The web process wrote the record, then died before enqueueing the job.
+    dist_id = services.ledger.intake(dist_request(), now=time.time() - 120).distribution_id
+    assert services.queue.get_job_ids() == []
+    assert sweep(services) == 1
+    job_ids = services.queue.get_job_ids()
+    assert len(job_ids) == 1
+    dist = services.ledger.get(dist_id)
+    assert dist is not None and dist.fields["job_id"] == job_ids[0]
+    assert sweep(services) == 0  # its job is pending now
+    Committer(services).run(dist_id)
+    assert len(campaigns(sandbox)) == 1
+
+
+def test_fresh_locked_or_settled_records_are_left_alone(
+    services: Services, sandbox: httpx.Client
+) -> None:
+    fresh = services.ledger.intake(dist_request("fresh")).distribution_id
+    old = time.time() - 120
+    locked = services.ledger.intake(dist_request("locked"), now=old).distribution_id
+    services.ledger.acquire_lock(locked, "someone", 10_000)
+    done = submit(services, dist_request("done")).distribution_id
+    Committer(services).run(done)
+    assert sweep(services) == 0
+    assert services.ledger.get(fresh) is not None
+    assert services.ledger.get(done).state == State.COMMITTED  # type: ignore[union-attr]
+
+
+def test_a_stale_committing_record_is_settled_as_unknown_not_reposted(
+    services: Services, sandbox: httpx.Client
+) -> None:
+    dist_id = submit(services, dist_request()).distribution_id
+    services.ledger.transition(dist_id, State.COMMITTING, now=time.time() - 120)
+    services.queue.empty()
+    assert sweep(services) == 1
+    job_id = services.queue.get_job_ids()[0]
+    assert job_id
+    Committer(services).run(dist_id)
+    dist = services.ledger.get(dist_id)
+    assert dist is not None and dist.state == State.UNKNOWN
+    assert campaigns(sandbox) == []
+    assert [e.get("by") for e in services.ledger.events(dist_id)][-2:] == ["sweeper", "worker"]
