@@ -36,7 +36,7 @@ class Settings:
     sfmc_rest_base_url: str = ""
     sfmc_allow_plain_json: bool = False
     sfmc_token_cache_seconds: int = 300
-    sfmc_dedupe_seconds: int = 900
+    sfmc_dedupe_seconds: int = 120
     punchh_connect_timeout: float = 5.0
     punchh_read_timeout: float = 20.0
     punchh_per_page: int = 50
