@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import generic
@@ -39,7 +39,10 @@ def create_distribution() -> tuple[Response, int]:
         req = generic.to_request(body, request.headers.get("Idempotency-Key"))
     except ValidationError as exc:
         raise field_errors(exc) from exc
+    g.source = req.source
     result = submit(services(), req)
+    g.distribution_id = result.distribution_id
+    g.outcome = result.outcome
     if result.conflict:
         raise ApiError(
             422,

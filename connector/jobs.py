@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rq import Queue
+from rq import Queue, Retry
 
 from connector.ledger import Ledger
 
@@ -49,4 +49,6 @@ def enqueue_alert(queue: Queue, distribution_id: str, state: str) -> None:
         result_ttl=JOB_RESULT_TTL,
         failure_ttl=86400,
         description=f"alert {state} {distribution_id}",
+        # Needs the worker's scheduler (on in workers/__main__.py); the job raises on failure.
+        retry=Retry(max=3, interval=[10, 60, 300]),
     )

@@ -342,13 +342,6 @@ class Ledger:
         raw = cast(list[Any], self.redis.zrangebyscore(self.active_key, "-inf", older_than))
         return [_text(i) for i in raw]
 
-    def counts_by_state(self, limit: int = 10000) -> dict[str, int]:
-        """How many recent distributions are in each state (for metrics)."""
-        counts = {s.value: 0 for s in State}
-        for dist in self.recent(limit=limit):
-            counts[dist.state] = counts.get(dist.state, 0) + 1
-        return counts
-
     # --- writes ---------------------------------------------------------------------------
     def transition(
         self,
@@ -410,11 +403,6 @@ class Ledger:
     def incr(self, counter: str, amount: int = 1) -> None:
         """Bump a shared counter (metrics live in Redis so every process and dyno agrees)."""
         self.redis.hincrby(self.metrics_key, counter, amount)
-
-    def counters(self) -> dict[str, int]:
-        """Every shared counter."""
-        raw = cast(dict[Any, Any], self.redis.hgetall(self.metrics_key))
-        return {_text(k): int(v) for k, v in raw.items()}
 
     # --- locks ----------------------------------------------------------------------------
     def acquire_lock(self, distribution_id: str, token: str, ttl_ms: int) -> bool:

@@ -1,0 +1,463 @@
+"""Operator actions on distributions, shared by the CLI and the `/v1` admin API.
+
+Every action is one compare-and-set state change on the ledger (so it races safely with the
+workers), recorded as an event naming who, when and what. The last action is also kept on the
+record (`admin_last`: what it changed and the fields it overwrote) so `undo` can reverse it —
+only while the state has not moved on since (same state, same `updated_at`): once a worker has
+acted on a release or retry, or anything else changed the record, there is nothing safe to
+undo.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+
+from connector.config import Settings
+from connector.jobs import enqueue_commit
+from connector.ledger import Distribution
+from connector.models import State
+from connector.punchh.errors import PunchhAuthError, PunchhError
+from connector.services import Services
+
+#: The record field holding the last admin action, for undo.
+ADMIN_FIELD = "admin_last"
+#: States an operator may retry: Punchh provably created nothing in either.
+RETRYABLE = (State.FAILED, State.REJECTED)
+#: States an operator may cancel: none of them has a POST to Punchh in flight.
+CANCELLABLE = (State.HELD, State.QUEUED, State.FAILED, State.UNKNOWN)
+#: Longest actor name and reason kept on a record.
+MAX_ACTOR = 64
+MAX_REASON = 300
+
+_PRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class AdminError(Exception):
+    """An operation refused: unknown distribution, wrong state, nothing to undo."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What one admin action did."""
+
+    distribution_id: str
+    action: str
+    state_before: str
+    state: str
+    actor: str
+    note: str
+    job_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One line of `check`: what was checked, whether it passed, and why."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class CheckReport:
+    """Every check `check` ran."""
+
+    items: list[CheckItem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return all(item.ok for item in self.items)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"ok": self.ok, "checks": [asdict(item) for item in self.items]}
+
+
+def clean_text(value: str | None, limit: int) -> str:
+    """Strip control characters and bound the length of operator-supplied text."""
+    return _PRINTABLE.sub(" ", value or "").strip()[:limit]
+
+
+def clean_actor(value: str | None, default: str) -> str:
+    """The actor name recorded on events: printable, bounded, never empty."""
+    return clean_text(value, MAX_ACTOR) or default
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def parse_time(value: str | None) -> float | None:
+    """A time filter: ISO 8601 (no offset means UTC) or epoch seconds; ValueError otherwise."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
+    except ValueError as exc:
+        raise ValueError(
+            "must be ISO 8601 (such as 2026-11-25T18:30:00Z) or epoch seconds"
+        ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+# --- reads ------------------------------------------------------------------------------------
+def get(services: Services, distribution_id: str) -> Distribution:
+    """The record, or a 404-shaped AdminError."""
+    dist = services.ledger.get(distribution_id)
+    if dist is None:
+        raise AdminError(404, "not_found", f"no distribution {distribution_id!r} (or it expired)")
+    return dist
+
+
+def show(services: Services, distribution_id: str) -> dict[str, Any]:
+    """The record as the status API shows it, with its events and the undoable action."""
+    dist = get(services, distribution_id)
+    body = dist.as_dict()
+    body["events"] = services.ledger.events(distribution_id)
+    last = _last_action(dist)
+    body["undoable"] = (
+        {"action": last["action"], "by": last["by"], "at": _iso(float(last["at"]))}
+        if last and _undoable(dist, last)
+        else None
+    )
+    return body
+
+
+def list_distributions(
+    services: Services,
+    *,
+    states: Iterable[str] = (),
+    source: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    limit: int = 100,
+) -> list[Distribution]:
+    """Most recent first, filtered by state, source and creation time."""
+    wanted = [s for s in states if s]
+    known = {s.value for s in State}
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise AdminError(
+            400,
+            "invalid_state",
+            f"unknown state {unknown[0]!r}; one of {', '.join(s.value for s in State)}",
+        )
+    return services.ledger.recent(
+        states=wanted, source=source or None, since=since, until=until, limit=max(1, limit)
+    )
+
+
+# --- actions ----------------------------------------------------------------------------------
+def retry(
+    services: Services, distribution_id: str, *, actor: str, reason: str = ""
+) -> ActionResult:
+    """failed (or rejected) → queued with attempts reset, and a commit job queued."""
+    dist = get(services, distribution_id)
+    attempts = dist.int_field("attempts")
+    result = _act(
+        services,
+        dist,
+        action="retry",
+        to=State.QUEUED,
+        allowed_from=RETRYABLE,
+        actor=actor,
+        reason=reason,
+        fields={"attempts": 0, "last_error": "", "next_attempt_at": ""},
+        detail=f"attempts reset from {attempts}",
+    )
+    # An operator retrying believes the cause is fixed: a recent auth refusal must not fail
+    # this attempt before it is even made (it is set again if Punchh still refuses the key).
+    services.redis.delete(f"{services.settings.key_prefix}punchh:auth_refused")
+    return _with_job(services, result)
+
+
+def resolve(
+    services: Services,
+    distribution_id: str,
+    *,
+    actor: str,
+    campaign_id: int | None = None,
+    not_created: bool = False,
+    reason: str = "",
+) -> ActionResult:
+    """unknown → committed with Punchh's campaign id, or (not created) → queued to commit."""
+    if (campaign_id is None) == (not not_created):
+        raise AdminError(
+            400, "invalid_request", "give exactly one of campaign_id or not_created"
+        )
+    dist = get(services, distribution_id)
+    if campaign_id is not None:
+        if campaign_id < 1:
+            raise AdminError(400, "invalid_request", "campaign_id must be a positive integer")
+        return _act(
+            services,
+            dist,
+            action="resolve",
+            to=State.COMMITTED,
+            allowed_from=(State.UNKNOWN,),
+            actor=actor,
+            reason=reason,
+            fields={"campaign_id": campaign_id, "committed_at": time.time(), "last_error": ""},
+            detail=f"operator found Punchh campaign {campaign_id}",
+        )
+    result = _act(
+        services,
+        dist,
+        action="resolve",
+        to=State.QUEUED,
+        allowed_from=(State.UNKNOWN,),
+        actor=actor,
+        reason=reason,
+        fields={"last_error": "", "next_attempt_at": ""},
+        detail="operator found no campaign in Punchh: commit it",
+    )
+    return _with_job(services, result)
+
+
+def release(
+    services: Services, distribution_id: str, *, actor: str, reason: str = ""
+) -> ActionResult:
+    """held → queued, and a commit job queued."""
+    dist = get(services, distribution_id)
+    result = _act(
+        services,
+        dist,
+        action="release",
+        to=State.QUEUED,
+        allowed_from=(State.HELD,),
+        actor=actor,
+        reason=reason,
+        fields={"last_error": ""},
+        detail="released from hold",
+    )
+    return _with_job(services, result)
+
+
+def cancel(
+    services: Services, distribution_id: str, *, actor: str, reason: str = ""
+) -> ActionResult:
+    """held, queued, failed or unknown → cancelled: nothing more is posted to Punchh."""
+    dist = get(services, distribution_id)
+    return _act(
+        services,
+        dist,
+        action="cancel",
+        to=State.CANCELLED,
+        allowed_from=CANCELLABLE,
+        actor=actor,
+        reason=reason,
+        fields={},
+        detail=f"cancelled from {dist.state}",
+    )
+
+
+def undo(
+    services: Services, distribution_id: str, *, actor: str, reason: str = ""
+) -> ActionResult:
+    """Reverse the last admin action if nothing has moved the distribution since."""
+    dist = get(services, distribution_id)
+    last = _last_action(dist)
+    if not last:
+        raise AdminError(409, "cannot_undo", "no admin action on this distribution to undo")
+    if not _undoable(dist, last):
+        raise AdminError(
+            409,
+            "cannot_undo",
+            f"the distribution has moved on since {last['action']} by {last['by']} "
+            f"(now {dist.state}); nothing was undone",
+        )
+    target = State(last["from"])
+    restore: dict[str, str | int | float] = dict(last.get("restore", {}))
+    restore[ADMIN_FIELD] = ""
+    note = f"undo {last['action']} by {last['by']}" + (f": {reason}" if reason else "")
+    changed, before = services.ledger.transition(
+        dist.id,
+        target,
+        allowed_from=(last["to"],),
+        fields=restore,
+        actor=actor,
+        note=note[:MAX_REASON],
+    )
+    if not changed:
+        raise AdminError(
+            409, "cannot_undo", f"the distribution moved to {before} meanwhile; nothing undone"
+        )
+    result = ActionResult(dist.id, "undo", before, target.value, actor, note)
+    return _with_job(services, result) if target == State.QUEUED else result
+
+
+def _act(
+    services: Services,
+    dist: Distribution,
+    *,
+    action: str,
+    to: State,
+    allowed_from: tuple[State, ...],
+    actor: str,
+    reason: str,
+    fields: Mapping[str, str | int | float],
+    detail: str,
+) -> ActionResult:
+    """One compare-and-set transition that records the action and what undo needs."""
+    if dist.state not in allowed_from:
+        raise AdminError(
+            409,
+            "wrong_state",
+            f"cannot {action} a distribution in state {dist.state!r} "
+            f"(only {', '.join(s.value for s in allowed_from)})",
+        )
+    now = time.time()
+    restore = {name: dist.fields.get(name, "") for name in fields}
+    last = {
+        "action": action,
+        "from": dist.state,
+        "to": to.value,
+        "by": actor,
+        "at": repr(now),  # equals the record's updated_at after this transition
+        "restore": restore,
+    }
+    note = f"{action}: {detail}" + (f"; reason: {reason}" if reason else "")
+    changed, before = services.ledger.transition(
+        dist.id,
+        to,
+        allowed_from=allowed_from,
+        fields={**fields, ADMIN_FIELD: json.dumps(last, separators=(",", ":"))},
+        actor=actor,
+        note=note[:MAX_REASON],
+        now=now,
+    )
+    if not changed:
+        raise AdminError(
+            409,
+            "wrong_state",
+            f"cannot {action}: the distribution moved to {before!r} meanwhile",
+        )
+    return ActionResult(dist.id, action, before, to.value, actor, note)
+
+
+def _with_job(services: Services, result: ActionResult) -> ActionResult:
+    """Queue the commit job for a distribution an action put back in `queued`.
+
+    A crash between the transition and this enqueue leaves a queued record with no job: the
+    sweeper re-queues it, as for intake.
+    """
+    job_id = enqueue_commit(services.queue, services.ledger, result.distribution_id)
+    return ActionResult(
+        result.distribution_id,
+        result.action,
+        result.state_before,
+        result.state,
+        result.actor,
+        result.note,
+        job_id,
+    )
+
+
+def _last_action(dist: Distribution) -> dict[str, Any] | None:
+    raw = dist.fields.get(ADMIN_FIELD)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _undoable(dist: Distribution, last: Mapping[str, Any]) -> bool:
+    """Same state and no state change since the action (workers change updated_at)."""
+    return dist.state == last.get("to") and dist.fields.get("updated_at") == last.get("at")
+
+
+# --- check ------------------------------------------------------------------------------------
+def describe_url(url: str) -> str:
+    """A URL without credentials, path or query: safe to print."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    db = parts.path if parts.scheme.startswith("redis") and parts.path not in ("", "/") else ""
+    return f"{parts.scheme}://{host}{port}{db}"
+
+
+def check_configuration(settings: Settings) -> CheckItem:
+    """Settings loaded (they fail loudly otherwise): summarise them without secrets."""
+    parts = [
+        f"Punchh {describe_url(settings.punchh_base_url)}",
+        f"Redis {describe_url(settings.redis_url)}",
+        f"{len(settings.api_tokens)} API token(s)",
+        f"{len(settings.braze_webhook_tokens)} Braze token(s)",
+        f"{len(settings.sfmc_jwt_secrets)} SFMC secret(s)",
+        "alerts " + ("on" if settings.alert_webhook_url else "off"),
+        f"queue {settings.queue_name!r}",
+    ]
+    return CheckItem("configuration", True, ", ".join(parts))
+
+
+def check_redis(services: Services) -> CheckItem:
+    """PING, the server version, and an eviction policy that cannot drop accepted sends."""
+    try:
+        services.redis.ping()
+        info: dict[str, Any] = services.redis.info()
+    except redis.RedisError as exc:
+        return CheckItem("redis", False, f"unreachable: {type(exc).__name__}: {exc}")
+    version = info.get("redis_version", "?")
+    policy = str(info.get("maxmemory_policy", "unknown"))
+    if policy.startswith("allkeys-"):
+        return CheckItem(
+            "redis",
+            False,
+            f"Redis {version} evicts any key under memory pressure ({policy}): accepted "
+            "distributions could vanish; set maxmemory-policy noeviction",
+        )
+    return CheckItem("redis", True, f"Redis {version} answers (maxmemory-policy {policy})")
+
+
+def check_punchh(services: Services) -> CheckItem:
+    """One list call (segments, per_page=1): reachability and key validity."""
+    try:
+        services.punchh.list_page("segments", per_page=1)
+    except PunchhAuthError as exc:
+        return CheckItem("punchh", False, f"Punchh refused the API key: {exc.message}")
+    except PunchhError as exc:
+        return CheckItem("punchh", False, f"Punchh list call failed: {exc.message}")
+    return CheckItem(
+        "punchh",
+        True,
+        f"{describe_url(services.settings.punchh_base_url)} answered the segment list; "
+        "the key is accepted",
+    )
+
+
+def check(services: Services, *, punchh: bool = True) -> CheckReport:
+    """Configuration, Redis, and (unless told not to) Punchh reachability and key validity."""
+    report = CheckReport([check_configuration(services.settings), check_redis(services)])
+    if punchh:
+        report.items.append(check_punchh(services))
+    return report

@@ -1,0 +1,249 @@
+"""`punchh-connector`: the operator's command line (the same operations as the /v1 admin API).
+
+Exit codes: 0 done, 1 refused or failed (wrong state, not found, a check failed, Redis
+unreachable), 2 configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+import redis
+
+from connector import admin_ops
+from connector.admin_ops import AdminError
+from connector.config import ConfigError, Settings
+from connector.models import State
+from connector.services import Services
+
+OK, REFUSED, CONFIG_ERROR = 0, 1, 2
+
+#: Columns of `list`: (title, key in the record's dict, width or 0 for the rest of the line).
+LIST_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("CREATED", "created_at", 20),
+    ("STATE", "state", 10),
+    ("SOURCE", "source", 6),
+    ("RECIPIENTS", "recipients", 10),
+    ("CAMPAIGN", "campaign_id", 10),
+    ("ID", "distribution_id", 0),
+)
+
+
+def default_actor() -> str:
+    """Who is acting: $USER, else the login name, else "cli"."""
+    try:
+        name = os.environ.get("USER") or getpass.getuser()
+    except (KeyError, OSError):
+        name = ""
+    return admin_ops.clean_actor(name, "cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its options."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    acting = argparse.ArgumentParser(add_help=False, parents=[common])
+    acting.add_argument("--by", default=None, help="who acts (default: $USER)")
+    acting.add_argument("--reason", default="", help="why; recorded on the distribution")
+    acting.add_argument("distribution_id", metavar="ID")
+
+    parser = argparse.ArgumentParser(
+        prog="punchh-connector",
+        description="Operate the Punchh connector: inspect and fix distributions, check setup.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser(
+        "check", parents=[common], help="configuration, Redis, Punchh reachability and key"
+    )
+    check.add_argument("--no-punchh", action="store_true", help="skip the Punchh list call")
+
+    listing = sub.add_parser("list", parents=[common], help="recent distributions, newest first")
+    listing.add_argument("--state", action="append", default=[], help="filter (repeatable)")
+    listing.add_argument("--source", help="braze, sfmc or api")
+    listing.add_argument("--since", help="created at or after (ISO 8601 or epoch)")
+    listing.add_argument("--until", help="created at or before (ISO 8601 or epoch)")
+    listing.add_argument("--limit", type=int, default=50)
+
+    show = sub.add_parser("show", parents=[common], help="one distribution and its events")
+    show.add_argument("distribution_id", metavar="ID")
+
+    sub.add_parser("retry", parents=[acting], help="failed (or rejected) → queued, commit again")
+    resolve = sub.add_parser(
+        "resolve", parents=[acting], help="settle an unknown one after checking Punchh"
+    )
+    how = resolve.add_mutually_exclusive_group(required=True)
+    how.add_argument("--campaign-id", type=int, help="the Punchh campaign that exists for it")
+    how.add_argument(
+        "--not-created", action="store_true", help="Punchh has no campaign for it: commit it"
+    )
+    sub.add_parser("release", parents=[acting], help="held → queued: commit it")
+    sub.add_parser("cancel", parents=[acting], help="held/queued/failed/unknown → cancelled")
+    sub.add_parser("undo", parents=[acting], help="reverse the last admin action if possible")
+    sub.add_parser("sweep", parents=[common], help="re-queue stale distributions once")
+    # Listed for --help only: main() hands everything after "worker" to python -m workers.
+    sub.add_parser("worker", help="run an RQ worker: same options as python -m workers")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["worker"]:
+        return _worker(arguments[1:])
+    args = build_parser().parse_args(arguments)
+    out = sys.stdout
+    try:
+        services = Services.build(Settings.from_env())
+        return COMMANDS[args.command](services, args, out)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return CONFIG_ERROR
+    except AdminError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": {"code": exc.code, "message": exc.message}}), file=out)
+        print(f"refused: {exc.message}", file=sys.stderr)
+        return REFUSED
+    except redis.RedisError as exc:
+        print(f"Redis unreachable: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return REFUSED
+
+
+def _worker(argv: list[str]) -> int:
+    from workers.__main__ import main as worker_main
+
+    try:
+        worker_main(argv)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return CONFIG_ERROR
+    return OK
+
+
+# --- commands -----------------------------------------------------------------------------------
+def _check(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    report = admin_ops.check(services, punchh=not args.no_punchh)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2), file=out)
+    else:
+        for item in report.items:
+            print(f"{'ok' if item.ok else 'FAILED':<7}{item.name:<15}{item.detail}", file=out)
+    return OK if report.ok else REFUSED
+
+
+def _list(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        since = admin_ops.parse_time(args.since)
+        until = admin_ops.parse_time(args.until)
+    except ValueError as exc:
+        raise AdminError(400, "invalid_query", f"--since/--until {exc}") from exc
+    states = [s.strip() for value in args.state for s in value.split(",")]
+    found = admin_ops.list_distributions(
+        services, states=states, source=args.source, since=since, until=until, limit=args.limit
+    )
+    rows = [dist.as_dict() for dist in found]
+    if args.json:
+        print(json.dumps(rows, indent=2), file=out)
+        return OK
+    print(_table_row({key: title for title, key, _ in LIST_COLUMNS}), file=out)
+    for row in rows:
+        print(_table_row(row), file=out)
+    if not rows:
+        print("(no distributions match)", file=out)
+    return OK
+
+
+def _table_row(row: dict[str, Any]) -> str:
+    cells = []
+    for _, key, width in LIST_COLUMNS:
+        value = row.get(key)
+        text = "-" if value is None or value == "" else str(value)
+        cells.append(text.ljust(width) if width else text)
+    return "  ".join(cells)
+
+
+def _show(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    body = admin_ops.show(services, args.distribution_id)
+    if args.json:
+        print(json.dumps(body, indent=2), file=out)
+        return OK
+    events = body.pop("events")
+    trace = body.pop("trace")
+    undoable = body.pop("undoable")
+    for key, value in body.items():
+        if value not in (None, ""):
+            print(f"{key:<22}{value}", file=out)
+    if trace:
+        print(f"{'trace':<22}{json.dumps(trace, sort_keys=True)}", file=out)
+    if undoable:
+        line = f"{undoable['action']} by {undoable['by']} at {undoable['at']}"
+        print(f"{'undoable':<22}{line}", file=out)
+    print("events:", file=out)
+    for event in events:
+        state = f"→ {event['to']}" if event.get("to") else ""
+        note = event.get("note", "")
+        print(f"  {event.get('at', '?')}  {event.get('by', '?'):<16}{state:<14}{note}", file=out)
+    return OK
+
+
+def _action(name: str) -> Callable[[Services, argparse.Namespace, TextIO], int]:
+    def run(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+        actor = admin_ops.clean_actor(args.by, default_actor())
+        reason = admin_ops.clean_text(args.reason, admin_ops.MAX_REASON)
+        if name == "resolve":
+            result = admin_ops.resolve(
+                services,
+                args.distribution_id,
+                actor=actor,
+                campaign_id=args.campaign_id,
+                not_created=args.not_created,
+                reason=reason,
+            )
+        else:
+            operation = getattr(admin_ops, name)
+            result = operation(services, args.distribution_id, actor=actor, reason=reason)
+        if args.json:
+            print(json.dumps(result.as_dict(), indent=2), file=out)
+        else:
+            job = f" (commit job {result.job_id})" if result.job_id else ""
+            print(
+                f"{result.action} {result.distribution_id}: "
+                f"{result.state_before} → {result.state}{job}",
+                file=out,
+            )
+            if result.state == State.QUEUED:
+                print(f"follow it with: punchh-connector show {result.distribution_id}", file=out)
+        return OK
+
+    return run
+
+
+def _sweep(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    from workers.sweeper import sweep
+
+    count = sweep(services)
+    print(json.dumps({"requeued": count}) if args.json else f"re-queued {count}", file=out)
+    return OK
+
+
+COMMANDS: dict[str, Callable[[Services, argparse.Namespace, TextIO], int]] = {
+    "check": _check,
+    "list": _list,
+    "show": _show,
+    "retry": _action("retry"),
+    "resolve": _action("resolve"),
+    "release": _action("release"),
+    "cancel": _action("cancel"),
+    "undo": _action("undo"),
+    "sweep": _sweep,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Request ids, one cheap access-log line per request, and counting refused intake requests.
+
+The hot path (a duplicate webhook counted: nearly every request of a send) logs at DEBUG
+only, so a million-recipient send does not write a million INFO lines. Errors (4xx/5xx) and
+requests that created a distribution log at INFO. The path is logged without its query
+string, and nothing from headers or bodies is logged: no guest field, token or key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import time
+import uuid
+
+import redis
+from flask import Response, current_app, g, has_request_context, request
+
+from connector.services import Services
+
+log = logging.getLogger("connector.access")
+
+#: A caller's X-Request-ID is kept only when it looks like an id (no room for guest data).
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+#: Intake endpoints whose refusals (4xx/5xx) are counted per source; 2xx outcomes (and
+#: conflicts) are counted by the intake Lua script itself. Braze and SFMC endpoints are
+#: recognised by blueprint below, so new views there need no entry here.
+INTAKE_ENDPOINTS: dict[str, str] = {"api.create_distribution": "api"}
+
+#: Outcomes the intake script has already counted: the after-request hook must not count
+#: the same request again by its status.
+_SCRIPT_COUNTED = frozenset({"created", "counted", "replay", "conflict"})
+
+
+def intake_source(endpoint: str | None, method: str) -> str | None:
+    """The source an intake endpoint serves, or None for every other endpoint."""
+    if not endpoint:
+        return None
+    if endpoint in INTAKE_ENDPOINTS:
+        return INTAKE_ENDPOINTS[endpoint]
+    blueprint, _, name = endpoint.partition(".")
+    if method != "POST":
+        return None
+    if blueprint == "braze" and "webhook" in name:
+        return "braze"
+    if blueprint == "sfmc" and "execute" in name:
+        return "sfmc"
+    return None
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds the current request's id to every log record written inside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Never drops a record; only annotates it."""
+        if not hasattr(record, "request_id") and has_request_context():
+            request_id = g.get("request_id")
+            if request_id:
+                record.request_id = request_id
+        return True
+
+
+_FILTER = RequestIdFilter()
+
+
+def install_log_filter() -> None:
+    """Put the request-id filter on every root handler (idempotent; handlers may be rebuilt)."""
+    for handler in logging.getLogger().handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
+
+
+def begin_request() -> None:
+    """Take a sane X-Request-ID or make one; start the clock."""
+    g.request_started = time.perf_counter()
+    given = request.headers.get("X-Request-ID", "")
+    g.request_id = given if _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def end_request(response: Response) -> Response:
+    """Echo the request id, count refused intake requests, write the access-log line."""
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    status = response.status_code
+    outcome = g.get("outcome")
+    if status >= 400 and outcome not in _SCRIPT_COUNTED:
+        _count_refusal(status)
+    created = outcome == "created"
+    level = logging.INFO if status >= 400 or created else logging.DEBUG
+    if log.isEnabledFor(level):  # the duplicate hot path stops here at INFO
+        started = g.get("request_started")
+        fields: dict[str, object] = {
+            "method": request.method,
+            "path": request.path,  # never the query string
+            "request_id": request_id,
+            "pid": os.getpid(),  # which gunicorn worker process answered
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2)
+            if started is not None
+            else None,
+        }
+        for name in ("distribution_id", "source", "outcome"):
+            value = g.get(name)
+            if value is not None:
+                fields[name] = value
+        log.log(level, "request", extra=fields)
+    return response
+
+
+def _count_refusal(status: int) -> None:
+    """HINCRBY intake:<source>:<status> for a refused webhook or API intake request."""
+    source = g.get("source") or intake_source(request.endpoint, request.method)
+    if not source or status == 503:
+        # 503 on intake means Redis is unreachable: counting it there would only wait on the
+        # same outage (and the marketing cloud retries it anyway).
+        return
+    services: Services = current_app.extensions["punchh_connector"]
+    # A metric must never turn a refusal into a different error.
+    with contextlib.suppress(redis.RedisError):
+        services.ledger.incr(f"intake:{source}:{status}")
+

@@ -1,0 +1,84 @@
+"""The local run: scripts/dev.py brings the stack up, and the demo shows one campaign."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import API_TOKEN
+from tests.procs import ROOT, Proc, _spawn, free_port, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "scripts/demo.py", "--requests", "40", "--timeout", "30", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=90,
+    )
+
+
+def test_demo_through_the_api_and_braze(web: Proc, worker: Proc, sandbox: httpx.Client) -> None:
+    common = ("--web", web.url, "--sandbox", str(sandbox.base_url), "--api-token", API_TOKEN)
+    done = run_demo(*common, "--api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Punchh campaigns for this send: 1" in done.stdout
+    assert "1 reward(s) from this send" in done.stdout
+    done = run_demo(*common, "--braze-token", "braze-token-1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "through Braze-style webhooks" in done.stdout
+    assert re.search(r"distribution: braze:demo-campaign-\w+:send-\w+", done.stdout)
+    assert "Punchh campaigns for this send: 1" in done.stdout
+
+
+def test_dev_script_brings_everything_up(
+    env: dict[str, str], rdb: redis.Redis, sandbox: httpx.Client, tmp_path: Path
+) -> None:
+    """`make run`'s script on free ports and the test Redis; then the demo against it."""
+    port, sandbox_port = free_port(), free_port()
+    dev = _spawn(
+        [sys.executable, "scripts/dev.py"],
+        {"REDIS_URL": env["REDIS_URL"], "PORT": str(port), "SANDBOX_PORT": str(sandbox_port),
+         "WEB_CONCURRENCY": "1", "PUNCHH_DEV_STATE": str(tmp_path / "dev.json")},
+        "dev",
+    )
+    try:
+        assert wait_until(lambda: "Ctrl-C stops everything" in dev.log() or not dev.alive(), 60)
+        out = dev.log()
+        assert dev.alive(), out
+        assert f"punchh-connector is up: http://127.0.0.1:{port}" in out
+        assert "curl -s -X POST" in out and "/webhooks/braze" in out
+        token = re.search(r"API_TOKEN=(\S+)", out)
+        braze = re.search(r"BRAZE_WEBHOOK_TOKEN=(\S+)", out)
+        assert token and braze
+        done = run_demo(
+            "--web", f"http://127.0.0.1:{port}", "--sandbox", f"http://127.0.0.1:{sandbox_port}",
+            "--api-token", token.group(1), "--braze-token", braze.group(1),
+        )
+        assert done.returncode == 0, done.stdout + done.stderr + dev.log()[-3000:]
+        assert "Punchh campaigns for this send: 1" in done.stdout
+    finally:
+        if dev.alive():
+            dev.popen.send_signal(signal.SIGTERM)  # dev.py stops honcho and its processes
+            try:
+                dev.popen.wait(20)
+            except subprocess.TimeoutExpired:
+                dev.kill()
+    assert not wait_until(lambda: _listening(port), 2), "web still up after dev.py stopped"
+
+
+def _listening(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5)
+    except httpx.HTTPError:
+        return False
+    return True

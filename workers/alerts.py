@@ -1,0 +1,152 @@
+"""The alert job: one Slack-compatible message when a distribution needs a human.
+
+At most one message per (distribution, state): a Redis SET NX key, kept as long as the record,
+guards against a job run twice (RQ is at-least-once) and against anything enqueueing it again.
+The message names the send (source, campaign, send key), the marketer's segment and
+redeemable names, the reason, and the command that acts on it. There is never any guest data
+in it: the ledger holds none.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from connector.ledger import Distribution
+from connector.services import Services
+from workers import context
+
+log = logging.getLogger("connector.alerts")
+
+#: Alert webhooks answer fast; a slow one must not hold a worker.
+ALERT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+#: What an operator does about each state.
+ACTIONS: dict[str, str] = {
+    "unknown": (
+        "The POST may have reached Punchh. Look in Punchh for a campaign with external "
+        "campaign id `{id}`, then run `punchh-connector resolve {id} --campaign-id N` if it "
+        "exists, or `punchh-connector resolve {id} --not-created` to commit it."
+    ),
+    "failed": (
+        "Transient errors outlasted the retry budget. Fix the cause, then run "
+        "`punchh-connector retry {id}`."
+    ),
+    "rejected": (
+        "Punchh (or the connector) refused it. Fix the names or the offer, then run "
+        "`punchh-connector retry {id}`, or leave it."
+    ),
+    "held": (
+        "The fan-out guard stopped it: too many distinct send keys for one campaign. Check "
+        "the template's send key, then `punchh-connector release {id}` or "
+        "`punchh-connector cancel {id}`."
+    ),
+}
+EMOJI = {
+    "unknown": ":question:",
+    "failed": ":x:",
+    "rejected": ":no_entry:",
+    "held": ":pause_button:",
+}
+
+
+class _HideAlertUrl(logging.Filter):
+    """httpx logs each request's URL at INFO; an incoming-webhook URL is a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                "<alert webhook>" if str(arg) in _SECRET_URLS else arg for arg in record.args
+            )
+        return True
+
+
+_SECRET_URLS: set[str] = set()
+_HIDER = _HideAlertUrl()
+
+
+def _hide(url: str) -> None:
+    _SECRET_URLS.update({url, str(httpx.URL(url))})  # as configured, and as httpx prints it
+    logger = logging.getLogger("httpx")
+    if _HIDER not in logger.filters:
+        logger.addFilter(_HIDER)
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters in message text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def message(dist: Distribution, state: str) -> dict[str, str]:
+    """The Slack-compatible body: {"text": ...}, mrkdwn."""
+    f = dist.fields
+    campaign = f.get("campaign_name") or f.get("campaign_ref") or "?"
+    ref, send_key = f.get("campaign_ref", "?"), f.get("send_key", "?")
+    lines = [
+        f"{EMOJI.get(state, ':warning:')} Punchh distribution *{escape(state)}*: "
+        f"`{escape(dist.id)}`",
+        f"Source: {escape(f.get('source', '?'))} · Campaign: {escape(campaign)} "
+        f"(ref `{escape(ref)}`, send key `{escape(send_key)}`)",
+        f"Segment: \u201c{escape(f.get('segment', '?'))}\u201d · Redeemable: "
+        f"\u201c{escape(f.get('redeemable', '?'))}\u201d · Recipients so far: "
+        f"{dist.int_field('recipients')} · Attempts: {dist.int_field('attempts')}",
+        f"Reason: {escape(f.get('last_error') or 'not recorded')}",
+        ACTIONS.get(state, "Run `punchh-connector show {id}`.").format(id=escape(dist.id)),
+    ]
+    return {"text": "\n".join(lines)}
+
+
+def dedupe_key(services: Services, distribution_id: str, state: str) -> str:
+    """The SET NX key that makes this alert once-only."""
+    return f"{services.settings.key_prefix}al:{state}:{distribution_id}"
+
+
+def send_alert(distribution_id: str, state: str) -> str:
+    """RQ entry point: post one alert; raises on failure so RQ retries it."""
+    return deliver(context.services(), distribution_id, state)
+
+
+def deliver(
+    services: Services,
+    distribution_id: str,
+    state: str,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> str:
+    """Send the alert once; returns sent, disabled, missing, moved_on or duplicate."""
+    url = services.settings.alert_webhook_url
+    if not url:
+        return "disabled"
+    dist = services.ledger.get(distribution_id)
+    if dist is None:
+        return "missing"
+    if dist.state != state:
+        # Already acted on (released, retried, or a late Punchh answer settled it).
+        log.info(
+            "alert skipped: state moved on",
+            extra={"distribution_id": distribution_id, "state": dist.state, "alerted": state},
+        )
+        return "moved_on"
+    key = dedupe_key(services, distribution_id, state)
+    if not services.redis.set(key, "1", nx=True, ex=max(services.settings.retention_seconds, 60)):
+        return "duplicate"
+    _hide(url)
+    try:
+        with httpx.Client(timeout=ALERT_TIMEOUT, transport=transport) as client:
+            reply = client.post(url, json=message(dist, state))
+            reply.raise_for_status()
+    except httpx.HTTPError as exc:
+        services.redis.delete(key)  # let RQ's retry send it
+        log.warning(
+            "alert failed",
+            extra={"distribution_id": distribution_id, "state": state,
+                   "error": type(exc).__name__},
+        )
+        raise AlertFailed(f"alert webhook failed: {type(exc).__name__}") from None
+    log.info("alert sent", extra={"distribution_id": distribution_id, "state": state})
+    return "sent"
+
+
+class AlertFailed(RuntimeError):
+    """The webhook did not take the alert (no URL or body in the message: it is secret)."""
