@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -170,7 +171,12 @@ def test_redis_restart_loses_no_accepted_request(
     private_redis: tuple[Proc, int, Path], sandbox_proc: Proc, sandbox: httpx.Client
 ) -> None:
     redis_proc, port, data_dir = private_redis
-    env = base_env(f"redis://127.0.0.1:{port}/0", sandbox_proc.url, SWEEP_STALE_SECONDS="2")
+    env = base_env(
+        f"redis://127.0.0.1:{port}/0",
+        sandbox_proc.url,
+        SWEEP_STALE_SECONDS="2",
+        COMMIT_LOCK_SECONDS="5",  # a run cut off by the outage frees its send within seconds
+    )
     web = start_gunicorn(env)
     worker = start_worker(env)
     restarted: list[Proc] = []
@@ -217,7 +223,14 @@ def test_redis_restart_loses_no_accepted_request(
                 pipe.hget(f"pc:d:api:default:{key}", "state")
             return all(s == b"committed" for s in pipe.execute())
 
-        assert wait_until(all_committed, 90, 0.5), "accepted requests did not all commit"
+        if not wait_until(all_committed, 90, 0.5):
+            pipe = client.pipeline()
+            for key in accepted:
+                pipe.hget(f"pc:d:api:default:{key}", "state")
+            states = Counter(s.decode() if s else "missing" for s in pipe.execute())
+            raise AssertionError(
+                f"accepted requests did not all commit: {dict(states)}\n{worker.log()[-3000:]}"
+            )
         made = campaigns(sandbox)
         ids = [c["body"]["external_campaign_id"] for c in made]
         assert len(ids) == len(set(ids)), "a send was committed twice"
