@@ -53,11 +53,6 @@ def parse_start_time(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-def day_key(now: datetime, zone: tzinfo) -> str:
-    """The calendar-day send key: one send per campaign per day."""
-    return now.astimezone(zone).date().isoformat()
-
-
 def today_in(zone: tzinfo) -> date:
     """Today's date in a zone (impure: for callers outside the adapters)."""
     return datetime.now(UTC).astimezone(zone).date()
@@ -66,3 +61,29 @@ def today_in(zone: tzinfo) -> date:
 def clean_part(value: str) -> str:
     """Trim a campaign ref or send key; a colon-free form keeps ids unambiguous to read."""
     return value.strip()
+
+
+#: Marks a field the body did not carry (distinct from an explicit null).
+_ABSENT = ("absent",)
+
+
+def memo_key(data: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...] | None:
+    """The values of `names` (with their types) as a hashable key, or None when one is not.
+
+    Every recipient of one send carries the same values in the fields an adapter reads, so
+    parsing can be memoised on them; guest fields are not part of the key.
+    """
+    key = tuple(
+        (type(value), value) for value in (data.get(name, _ABSENT) for name in names)
+    )
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def from_memo_key(names: tuple[str, ...], key: tuple[Any, ...]) -> dict[str, Any]:
+    """The body a memo key was made from (only the named fields)."""
+    pairs = zip(names, key, strict=True)
+    return {name: value for name, (_, value) in pairs if value is not _ABSENT}

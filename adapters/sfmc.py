@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from adapters.common import Name, StartTime, clean_part
+from adapters.common import Name, StartTime, clean_part, from_memo_key, memo_key
 from connector.models import MAX_PART_LENGTH, DistributionRequest
 
 SOURCE = "sfmc"
@@ -201,21 +202,78 @@ def _prefixed(exc: ValidationError, prefix: str) -> ValidationError:
     return ValidationError({f"{prefix}.{name}": problem for name, problem in messages.items()})
 
 
+# Built once: constructing a schema deep-copies every declared field (≈ 50 µs a request).
+_IN_ARGUMENTS = InArgumentsSchema()
+_EXECUTE = ExecuteSchema()
+_LIFECYCLE = LifecycleSchema()
+_ACTIVITY_CONFIG = ActivityConfigSchema()
+#: The execute fields the memoised part reads; `definitionInstanceId` (one per contact) and
+#: guest fields are handled outside it.
+_EXECUTE_IDS = ("journeyId", "activityId", "activityObjectID")
+_ARGUMENT_NAMES = tuple(_IN_ARGUMENTS.fields)
+#: Journey runs in flight at once per process that parse without touching marshmallow again.
+MEMO_SIZE = 256
+
+
 def load_in_arguments(items: Any) -> dict[str, Any]:
     """Merge and validate the inArguments; blank strings count as absent."""
     merged = _present(merge_in_arguments(items))
     try:
-        loaded: dict[str, Any] = InArgumentsSchema().load(merged)
+        loaded: dict[str, Any] = _IN_ARGUMENTS.load(merged)
         return loaded
     except ValidationError as exc:
         raise _prefixed(exc, "inArguments") from exc
 
 
 def parse_execute(body: Any, today: date, *, zone: str = "UTC") -> Execute:
-    """Validate a decoded execute body into a DistributionRequest, or raise ValidationError."""
+    """Validate a decoded execute body into a DistributionRequest, or raise ValidationError.
+
+    Pure, so everything but the per-contact replay token is memoised on the fields it reads:
+    every contact of one run carries the same ones.
+    """
     if not isinstance(body, dict):
         raise ValidationError({"_body": ["the decoded body must be a JSON object"]})
-    ids = ExecuteSchema().load(body)
+    instance = body.get("definitionInstanceId")
+    if instance is not None and (
+        not isinstance(instance, str) or len(instance) > MAX_PART_LENGTH
+    ):
+        raise ValidationError(
+            {"definitionInstanceId": [f"must be text of at most {MAX_PART_LENGTH} characters"]}
+        )
+    in_arguments = body.get("inArguments")
+    ids_key = memo_key(body, _EXECUTE_IDS)
+    args_key = (
+        memo_key(merge_in_arguments(in_arguments), _ARGUMENT_NAMES)
+        if isinstance(in_arguments, list) and all(isinstance(i, dict) for i in in_arguments)
+        else None
+    )
+    if ids_key is None or args_key is None:
+        parsed = _parse_execute(body, today, zone)
+    else:
+        parsed = _parse_execute_memo(ids_key, args_key, today, zone)
+    if instance and instance.strip() and parsed.activity_id:
+        token = replay_token(parsed.activity_id, instance.strip())
+        return Execute(replace(parsed.execute.request, replay_token=token), parsed.execute.test)
+    return parsed.execute
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    execute: Execute
+    activity_id: str
+
+
+@lru_cache(maxsize=MEMO_SIZE)
+def _parse_execute_memo(
+    ids_key: tuple[Any, ...], args_key: tuple[Any, ...], today: date, zone: str
+) -> _Parsed:
+    body = from_memo_key(_EXECUTE_IDS, ids_key)
+    body["inArguments"] = [from_memo_key(_ARGUMENT_NAMES, args_key)]
+    return _parse_execute(body, today, zone)
+
+
+def _parse_execute(body: dict[str, Any], today: date, zone: str) -> _Parsed:
+    ids = _EXECUTE.load(body)
     activity_id: str | None = ids["activity_id"] or ids["activity_object_id"]
     if not activity_id:
         raise ValidationError({"activityId": ["Missing data for required field."]})
@@ -225,7 +283,6 @@ def parse_execute(body: Any, today: date, *, zone: str = "UTC") -> Execute:
         send_key, key_rule = run_id, "run_id"
     else:
         send_key, key_rule = today.isoformat(), f"day:{zone}"
-    instance: str | None = ids["definition_instance_id"]
     campaign_name: str | None = args["punchh_campaign_name"]
     request = DistributionRequest(
         source=SOURCE,
@@ -236,9 +293,8 @@ def parse_execute(body: Any, today: date, *, zone: str = "UTC") -> Execute:
         redeemable=args["punchh_redeemable"],
         start_time=args["start_time"],
         campaign_name=_optional_text(campaign_name),
-        replay_token=replay_token(activity_id, instance.strip()) if instance else None,
     )
-    return Execute(request=request, test=bool(args["punchh_test"]))
+    return _Parsed(Execute(request=request, test=bool(args["punchh_test"])), activity_id)
 
 
 def to_request(body: Any, today: date, *, zone: str = "UTC") -> DistributionRequest:
@@ -250,7 +306,7 @@ def parse_lifecycle(body: Any) -> Lifecycle:
     """Validate a decoded lifecycle body; offer names come from arguments.execute.inArguments."""
     if not isinstance(body, dict):
         raise ValidationError({"_body": ["the decoded body must be a JSON object"]})
-    data = LifecycleSchema().load(body)
+    data = _LIFECYCLE.load(body)
     segment = redeemable = None
     execute = (data["arguments"] or {}).get("execute")
     in_args = execute.get("inArguments") if isinstance(execute, dict) else None
@@ -280,7 +336,7 @@ def parse_activity_config(body: Any) -> ActivityConfig:
     """Validate the UI's Done payload, or raise ValidationError."""
     if not isinstance(body, dict):
         raise ValidationError({"_body": ["the body must be a JSON object"]})
-    data = ActivityConfigSchema().load(_present(body))
+    data = _ACTIVITY_CONFIG.load(_present(body))
     if data["draft"]:
         problems: dict[str, list[str]] = {}
         if not data["activity_key"]:

@@ -23,47 +23,59 @@ GUARDED_SOURCES = frozenset({"braze", "sfmc"})
 #: Events kept per distribution (state changes and admin actions).
 MAX_EVENTS = 50
 
-# One round trip for every webhook. KEYS: record, index, fan-out set, replay token, metrics,
-# active set. ARGV: now, segment, redeemable, fan-out limit (0 = no guard), fan-out window,
-# replay ttl, source, send key, distribution id, then field/value pairs for a new record.
-_INTAKE_LUA = """
-local now = tonumber(ARGV[1])
-local source = ARGV[7]
-if KEYS[4] ~= '' then
-  if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', tonumber(ARGV[6])) then
+# Intake, in two scripts sharing their KEYS and ARGV layout. KEYS: record, replay token (''
+# when none), metrics, then for a creation index, fan-out set, active set. ARGV: now,
+# segment, redeemable, replay ttl, source, then for a creation fan-out limit (0 = no guard),
+# fan-out window, send key, distribution id, and the new record's field/value pairs.
+_REPLAY = """
+if KEYS[2] ~= '' then
+  if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[4])) then
     local st = redis.call('HGET', KEYS[1], 'state')
-    redis.call('HINCRBY', KEYS[5], 'intake:' .. source .. ':replay', 1)
+    redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':replay', 1)
     return {'replay', st or '', '0'}
   end
 end
-local cur = redis.call('HMGET', KEYS[1], 'state', 'segment', 'redeemable')
+"""
+_EXISTING = """
 if cur[1] then
   if cur[2] ~= ARGV[2] or cur[3] ~= ARGV[3] then
     redis.call('HINCRBY', KEYS[1], 'conflicts', 1)
-    redis.call('HINCRBY', KEYS[5], 'intake:' .. source .. ':conflict', 1)
+    redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':conflict', 1)
     return {'conflict', cur[1], '0', cur[2], cur[3]}
   end
   local n = redis.call('HINCRBY', KEYS[1], 'recipients', 1)
-  redis.call('HINCRBY', KEYS[5], 'intake:' .. source .. ':counted', 1)
+  redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':counted', 1)
   return {'counted', cur[1], tostring(n)}
 end
+"""
+_READ_CURRENT = "local cur = redis.call('HMGET', KEYS[1], 'state', 'segment', 'redeemable')\n"
+# Every recipient after the first of a send: a few short arguments, one round trip.
+_COUNT_LUA = _READ_CURRENT + "if not cur[1] then return {'missing'} end\n" + _REPLAY + _EXISTING
+# The first recipient (or two racing first ones): create the record, or count if it exists.
+_INTAKE_LUA = (
+    _REPLAY
+    + _READ_CURRENT
+    + _EXISTING
+    + """
+local now = tonumber(ARGV[1])
 local state = 'queued'
-local limit = tonumber(ARGV[4])
+local limit = tonumber(ARGV[6])
 if limit > 0 then
-  local window = tonumber(ARGV[5])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
-  redis.call('ZADD', KEYS[3], 'NX', now, ARGV[8])
-  redis.call('EXPIRE', KEYS[3], window)
-  if redis.call('ZCARD', KEYS[3]) > limit then state = 'held' end
+  local window = tonumber(ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - window)
+  redis.call('ZADD', KEYS[5], 'NX', now, ARGV[8])
+  redis.call('EXPIRE', KEYS[5], window)
+  if redis.call('ZCARD', KEYS[5]) > limit then state = 'held' end
 end
 local fields = {'state', state, 'recipients', '1', 'created_at', ARGV[1], 'updated_at', ARGV[1]}
 for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('ZADD', KEYS[2], now, ARGV[9])
+redis.call('ZADD', KEYS[4], now, ARGV[9])
 if state == 'queued' then redis.call('ZADD', KEYS[6], now, ARGV[9]) end
-redis.call('HINCRBY', KEYS[5], 'intake:' .. source .. ':created', 1)
+redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':created', 1)
 return {'created', state, '1'}
 """
+)
 
 # Compare-and-set a state change. KEYS: record, events, active set. ARGV: now, new state,
 # retention seconds (0 = keep), event JSON, id, allowed states (comma list, '' = any),
@@ -176,6 +188,27 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _record_fields(req: DistributionRequest) -> list[str]:
+    """A new record's fields as a flat field/value list (all but state and counters)."""
+    record: dict[str, str] = {
+        "source": req.source,
+        "campaign_ref": req.campaign_ref,
+        "send_key": req.send_key,
+        "key_rule": req.key_rule,
+        "segment": req.segment,
+        "redeemable": req.redeemable,
+        "attempts": "0",
+        "conflicts": "0",
+    }
+    if req.start_time is not None:
+        record["start_time_requested"] = req.start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if req.campaign_name:
+        record["campaign_name"] = req.campaign_name
+    if req.trace:
+        record["trace"] = json.dumps(req.trace, sort_keys=True)
+    return [item for pair in record.items() for item in pair]
+
+
 class Ledger:
     """Distribution records in Redis; knows nothing of HTTP or Punchh."""
 
@@ -198,6 +231,7 @@ class Ledger:
         self.index_key = f"{prefix}idx"
         self.active_key = f"{prefix}active"
         self.metrics_key = f"{prefix}m"
+        self._count = client.register_script(_COUNT_LUA)
         self._intake = client.register_script(_INTAKE_LUA)
         self._transition = client.register_script(_TRANSITION_LUA)
         self._unlock = client.register_script(_UNLOCK_LUA)
@@ -218,53 +252,35 @@ class Ledger:
 
     # --- intake ---------------------------------------------------------------------------
     def intake(self, req: DistributionRequest, *, now: float | None = None) -> IntakeResult:
-        """Create the record, or count one more recipient on it: one atomic round trip."""
+        """Count one more recipient, or create the record: atomic, and one round trip for
+        every request but the first of a send (which takes a second, carrying the record)."""
         now = time.time() if now is None else now
         dist_id = req.distribution_id
-        guarded = req.source in GUARDED_SOURCES
-        new_fields: list[str] = []
-        record: dict[str, str] = {
-            "source": req.source,
-            "campaign_ref": req.campaign_ref,
-            "send_key": req.send_key,
-            "key_rule": req.key_rule,
-            "segment": req.segment,
-            "redeemable": req.redeemable,
-            "attempts": "0",
-            "conflicts": "0",
-        }
-        if req.start_time is not None:
-            record["start_time_requested"] = req.start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if req.campaign_name:
-            record["campaign_name"] = req.campaign_name
-        if req.trace:
-            record["trace"] = json.dumps(req.trace, sort_keys=True)
-        for key, value in record.items():
-            new_fields.extend((key, value))
-        replay_key = f"{self.prefix}rp:{req.replay_token}" if req.replay_token else ""
-        reply = self._intake(
-            keys=[
-                self.record_key(dist_id),
+        keys = [
+            self.record_key(dist_id),
+            f"{self.prefix}rp:{req.replay_token}" if req.replay_token else "",
+            self.metrics_key,
+        ]
+        args: list[str | int] = [
+            repr(now), req.segment, req.redeemable, self.replay_seconds, req.source
+        ]
+        reply = cast(list[Any], self._count(keys=keys, args=args))
+        if _text(reply[0]) == "missing":
+            keys += [
                 self.index_key,
                 f"{self.prefix}fo:{req.source}:{req.campaign_ref}",
-                replay_key,
-                self.metrics_key,
                 self.active_key,
-            ],
-            args=[
-                repr(now),
-                req.segment,
-                req.redeemable,
+            ]
+            guarded = req.source in GUARDED_SOURCES
+            args += [
                 self.fanout_limit if guarded else 0,
                 self.fanout_window_seconds,
-                self.replay_seconds,
-                req.source,
                 req.send_key,
                 dist_id,
-                *new_fields,
-            ],
-        )
-        parts = [_text(p) for p in cast(list[Any], reply)]
+                *_record_fields(req),
+            ]
+            reply = cast(list[Any], self._intake(keys=keys, args=args))
+        parts = [_text(p) for p in reply]
         return IntakeResult(
             distribution_id=dist_id,
             outcome=parts[0],
