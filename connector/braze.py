@@ -11,7 +11,7 @@ from adapters import braze
 from adapters.common import today_in
 from connector.auth import require_bearer
 from connector.errors import ApiError
-from connector.http import field_errors, is_json, parse_json
+from connector.http import field_errors, is_json, json_response, parse_json
 from connector.intake import submit
 from connector.punchh.errors import NameAmbiguous, NameNotFound, PunchhError
 from connector.services import Services
@@ -41,7 +41,7 @@ def _body() -> Any:
 
 
 @bp.post("/webhooks/braze")
-def braze_webhook() -> tuple[Response, int]:
+def braze_webhook() -> Response | tuple[Response, int]:
     """Count this recipient on its send; the first of a send queues the Punchh commit."""
     svc = services()
     g.source = braze.SOURCE
@@ -72,7 +72,7 @@ def braze_webhook() -> tuple[Response, int]:
             "send_key or campaign",
             extra={"distribution_id": result.distribution_id, "state": result.state},
         )
-    return jsonify({"distribution_id": result.distribution_id, "state": result.state}), 202
+    return json_response({"distribution_id": result.distribution_id, "state": result.state}, 202)
 
 
 def validate_only(

@@ -20,7 +20,7 @@ from adapters import sfmc as adapter
 from adapters.common import today_in
 from connector.api import punchh_list
 from connector.errors import ApiError
-from connector.http import field_errors, json_body
+from connector.http import field_errors, json_body, json_response
 from connector.intake import submit
 from connector.models import DistributionRequest, IntakeResult, State
 from connector.punchh.catalog import Resolution
@@ -341,7 +341,7 @@ def execute() -> Response:
             "sfmc execute duplicate",
             extra={"distribution_id": result.distribution_id, "outcome": result.outcome},
         )
-    return jsonify(
+    return json_response(
         {"punchh_distribution_id": result.distribution_id, "punchh_status": status_of(result)}
     )
 
