@@ -24,5 +24,9 @@ test: setup
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+## Measure intake throughput, latency, memory and time to commit (needs wrk).
+bench: setup
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,135 @@
+"""Redis memory: per distribution, and growth with the recipients of one send.
+
+Measured on a private, otherwise empty redis-server, through the connector's own intake
+(`connector.intake.submit`: the same Lua call and RQ enqueue the web tier makes), in process:
+HTTP adds nothing to what Redis stores. Requests are built by the real adapters from the
+bodies the load scripts send, so records carry what real ones carry (names, trace, campaign
+name). "used memory" below is INFO `used_memory` minus `mem_clients_normal` (the benchmark's
+own connection buffers, which are noise here).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+
+from adapters import braze as braze_adapter
+from adapters import sfmc as sfmc_adapter
+from bench.load import SfmcRun, braze_body, braze_send
+from connector.config import Settings
+from connector.intake import submit
+from connector.models import DistributionRequest
+from connector.services import Services
+
+
+def used_memory(client: redis.Redis) -> int:
+    """Bytes Redis uses for data and its own structures, client buffers left out."""
+    info = client.info("memory")
+    return int(info["used_memory"]) - int(info.get("mem_clients_normal", 0))
+
+
+def _mean(values: Any) -> float | None:
+    """Average of the non-None values."""
+    got = [int(v) for v in values if v is not None]
+    return round(sum(got) / len(got), 1) if got else None
+
+
+def _text(value: Any) -> str:
+    """bytes or str as str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _braze_request(campaign: str, send_key: str) -> DistributionRequest:
+    today = datetime.now(UTC).date()
+    return braze_adapter.parse(braze_body(campaign, send_key, "u-1"), today).request
+
+
+def _sfmc_request(run: SfmcRun, contact: int) -> DistributionRequest:
+    today = datetime.now(UTC).date()
+    return sfmc_adapter.parse_execute(run.payload(contact), today).request
+
+
+def measure(
+    settings: Settings, *, distributions: int, low: int, high: int
+) -> dict[str, Any]:
+    """Per-distribution bytes and growth from `low` to `high` recipients, Braze and SFMC."""
+    services = Services.build(settings)
+    client = services.redis
+    try:
+        client.flushdb()
+        out: dict[str, Any] = {"redis_version": client.info("server")["redis_version"]}
+
+        # Shared structures (index, active set, metrics hash, RQ's queue) exist once, not per
+        # distribution: make them, then measure what each further distribution adds.
+        for _ in range(20):
+            submit(services, _braze_request(*braze_send()))
+        before = used_memory(client)
+        ids = [submit(services, _braze_request(*braze_send())).distribution_id
+               for _ in range(distributions)]
+        after = used_memory(client)
+        out["distributions"] = distributions
+        out["per_distribution_bytes"] = round((after - before) / distributions, 1)
+        sample = ids[:: max(1, distributions // 50)]
+        keys = [services.ledger.record_key(i) for i in sample]
+        out["record_bytes"] = _mean(client.memory_usage(key) for key in keys)
+        out["record_encoding"] = _text(client.object("encoding", keys[0]))
+        job_ids = [client.hget(services.ledger.record_key(i), "job_id") for i in sample]
+        out["queued_job_bytes"] = _mean(
+            client.memory_usage(f"rq:job:{_text(j)}") for j in job_ids if j is not None
+        )
+
+        # The ledger's own share: the same requests through Ledger.intake alone (no RQ job).
+        before = used_memory(client)
+        for _ in range(distributions):
+            services.ledger.intake(_braze_request(*braze_send()))
+        out["ledger_per_distribution_bytes"] = round(
+            (used_memory(client) - before) / distributions, 1
+        )
+
+        out["braze"] = _growth(
+            client, services, lambda n, req: req, _braze_request(*braze_send()), low, high
+        )
+        run = SfmcRun.new("mem")
+        first = _sfmc_request(run, 0)
+
+        def contact(n: int, req: DistributionRequest) -> DistributionRequest:
+            # What parse_execute gives for contact n (only the replay token differs).
+            token = sfmc_adapter.replay_token(run.activity_id, f"{run.run_id}-di-{n:08d}")
+            return dataclasses.replace(req, replay_token=token)
+
+        out["sfmc"] = _growth(client, services, contact, first, low, high)
+        return out
+    finally:
+        client.flushdb()
+        client.close()
+
+
+def _growth(
+    client: redis.Redis,
+    services: Services,
+    vary: Any,
+    req: DistributionRequest,
+    low: int,
+    high: int,
+) -> dict[str, Any]:
+    """Count `low` recipients of one send, then up to `high`; memory at both points."""
+    for n in range(low):
+        submit(services, vary(n, req))
+    at_low = used_memory(client)
+    for n in range(low, high):
+        submit(services, vary(n, req))
+    at_high = used_memory(client)
+    record = services.ledger.get(req.distribution_id)
+    return {
+        "recipients_counted": record.int_field("recipients") if record else None,
+        "low": low,
+        "high": high,
+        "used_at_low": at_low,
+        "used_at_high": at_high,
+        "growth_bytes": at_high - at_low,
+        "growth_per_recipient": round((at_high - at_low) / (high - low), 2),
+        "keys": client.dbsize(),
+    }
