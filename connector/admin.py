@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from connector import admin_ops
 from connector.admin_ops import AdminError
-from connector.auth import require_bearer
+from connector.auth import require_api_token
 from connector.errors import ApiError
 from connector.http import field_errors, json_body
-from connector.services import Services
+from connector.services import current_services as services
 
 bp = Blueprint("admin", __name__, url_prefix="/v1")
 
@@ -97,16 +97,8 @@ class CheckReportSchema(Schema):
     checks = fields.List(fields.Nested(CheckItemSchema))
 
 
-def services() -> Services:
-    """The app's long-lived services."""
-    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
 
-
-@bp.before_request
-def _authenticate() -> None:
-    require_bearer(
-        request.headers.get("Authorization"), services().settings.api_tokens, what="API_TOKEN"
-    )
+bp.before_request(require_api_token)
 
 
 def _actor() -> str:

@@ -4,31 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import generic
-from connector.auth import require_bearer
+from connector.auth import require_api_token
 from connector.errors import ApiError
 from connector.http import field_errors, json_body
 from connector.intake import submit
 from connector.punchh.client import Kind
 from connector.punchh.errors import PunchhAuthError, PunchhError
-from connector.services import Services
+from connector.services import current_services as services
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
 
-def services() -> Services:
-    """The app's long-lived services."""
-    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
 
-
-@bp.before_request
-def _authenticate() -> None:
-    require_bearer(
-        request.headers.get("Authorization"), services().settings.api_tokens, what="API_TOKEN"
-    )
+bp.before_request(require_api_token)
 
 
 @bp.post("/distributions")

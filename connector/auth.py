@@ -49,3 +49,16 @@ def require_bearer(header: str | None, accepted: Iterable[str], *, what: str) ->
             "the bearer token is not valid",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def require_api_token() -> None:
+    """before_request for the operator surfaces: the connector's own API_TOKEN."""
+    from flask import request
+
+    from connector.services import current_services
+
+    require_bearer(
+        request.headers.get("Authorization"),
+        current_services().settings.api_tokens,
+        what="API_TOKEN",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import braze
@@ -15,15 +15,12 @@ from connector.http import field_errors, is_json, json_response, parse_json
 from connector.intake import submit
 from connector.punchh.errors import NameAmbiguous, NameNotFound, PunchhError
 from connector.services import Services
+from connector.services import current_services as services
 
 bp = Blueprint("braze", __name__)
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
-
-def services() -> Services:
-    """The app's long-lived services."""
-    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
 
 
 def _body() -> Any:

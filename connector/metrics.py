@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, cast
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from rq.registry import (
     DeferredJobRegistry,
     FailedJobRegistry,
@@ -36,6 +36,7 @@ from rq.registry import (
 from connector.models import State
 from connector.ops import oldest_queued_age, worker_count
 from connector.services import LATENCY_BUCKETS, Services
+from connector.services import current_services as services
 from connector.status import require_operator
 
 bp = Blueprint("metrics", __name__)
@@ -46,10 +47,6 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_STATE_SCAN = 20000
 _STATE_BATCH = 1000
 
-
-def services() -> Services:
-    """The app's long-lived services."""
-    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
 
 
 def _text(value: Any) -> str:

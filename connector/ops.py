@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from flask.blueprints import BlueprintSetupState
 from rq import Worker
 from rq.exceptions import NoSuchJobError
@@ -14,6 +14,7 @@ from rq.job import Job
 
 from connector import request_log
 from connector.services import Services
+from connector.services import current_services as services
 
 bp = Blueprint("ops", __name__)
 
@@ -32,10 +33,6 @@ bp.after_app_request(request_log.end_request)
 def _install_log_filter(state: BlueprintSetupState) -> None:
     request_log.install_log_filter()
 
-
-def services() -> Services:
-    """The app's long-lived services."""
-    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
 
 
 @bp.get("/healthz")

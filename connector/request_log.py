@@ -17,9 +17,9 @@ import time
 import uuid
 
 import redis
-from flask import Response, current_app, g, has_request_context, request
+from flask import Response, g, has_request_context, request
 
-from connector.services import Services
+from connector.services import Services, current_services
 
 log = logging.getLogger("connector.access")
 
@@ -133,7 +133,7 @@ def _count_refusal(status: int) -> None:
         # 503 on intake means Redis is unreachable: counting it there would only wait on the
         # same outage (and the marketing cloud retries it anyway).
         return
-    services: Services = current_app.extensions["punchh_connector"]
+    services: Services = current_services()
     # A metric must never turn a refusal into a different error.
     with contextlib.suppress(redis.RedisError):
         services.ledger.incr(f"intake:{source}:{status}")

@@ -20,6 +20,13 @@ from connector.punchh.client import Observer
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+def current_services() -> Services:
+    """The running app's services (inside a request or app context)."""
+    from flask import current_app
+
+    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
+
+
 def connect_redis(url: str, **overrides: Any) -> Redis:
     """A Redis client for `url`; rediss:// skips certificate checks (hosted Redis self-signs)."""
     options: dict[str, Any] = {

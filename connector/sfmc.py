@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import sfmc as adapter
@@ -25,7 +25,7 @@ from connector.intake import submit
 from connector.models import DistributionRequest, IntakeResult, State
 from connector.punchh.catalog import Resolution
 from connector.punchh.errors import PunchhAuthError, PunchhError, PunchhRejected
-from connector.services import Services
+from connector.services import current_services as services
 from connector.sfmc_activity import ActivityStore
 from connector.sfmc_jwt import decode_body
 from connector.sfmc_token import require_marketer
@@ -68,10 +68,6 @@ _REPORTED_STATES = frozenset(
     {State.HELD, State.REJECTED, State.FAILED, State.UNKNOWN, State.CANCELLED}
 )
 
-
-def services() -> Services:
-    """The app's long-lived services."""
-    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
 
 
 def activities() -> ActivityStore:

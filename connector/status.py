@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from connector.auth import bearer_token, token_matches
 from connector.errors import ApiError
 from connector.models import State
-from connector.services import Services
+from connector.services import current_services as services
 
 bp = Blueprint("status", __name__)
 
@@ -27,10 +27,6 @@ STATE_CLASSES = {state.value: f"st-{state.value}" for state in State}
 #: Seconds between the page's own refreshes.
 REFRESH_SECONDS = 30
 
-
-def services() -> Services:
-    """The app's long-lived services."""
-    return current_app.extensions["punchh_connector"]  # type: ignore[no-any-return]
 
 
 def require_operator() -> None:
