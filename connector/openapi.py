@@ -151,6 +151,8 @@ class Op:
     #: status → (description, schema or None, content type)
     responses: dict[str, tuple[str, Any, str]] = field(default_factory=dict)
     query: tuple[tuple[str, str, str], ...] = ()  # (name, type, description)
+    #: Required request headers: (name, description, max length).
+    headers: tuple[tuple[str, str, int], ...] = ()
 
 
 def _optional(module: str, *names: str) -> Callable[[], type[Schema] | None]:
@@ -203,6 +205,7 @@ OPERATIONS: dict[str, Op] = {
         "Request one distribution (the Idempotency-Key header names the send)",
         tag="distributions",
         body=_optional("adapters.generic", "DistributionSchema"),
+        headers=(("Idempotency-Key", "names the send: the same key is the same send", 200),),
         responses={
             "202": ("accepted: created, or counted on the existing send", AcceptedSchema, JSON),
             "422": ("the key was used for a different segment or redeemable", ErrorSchema, JSON),
@@ -214,7 +217,8 @@ OPERATIONS: dict[str, Op] = {
         body=BRAZE_BODY,
         responses={
             "202": ("accepted: created, or counted on the existing send", AcceptedSchema, JSON),
-            "422": ("conflicting or unusable request", ErrorSchema, JSON),
+            "200": ("a test send: validation report, nothing committed", None, JSON),
+            "409": ("this send already gifts another segment or redeemable", ErrorSchema, JSON),
         },
     ),
     "sfmc.execute": Op(
@@ -404,12 +408,18 @@ def _operation(app: Flask, endpoint: str, method: str) -> dict[str, Any]:
         "security": [{name: []} for name in security],
         "responses": {},
     }
-    if op.query:
-        operation["parameters"] = [
-            {"name": name, "in": "query", "required": False, "schema": {"type": kind},
-             "description": text}
-            for name, kind, text in op.query
-        ]
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "query", "required": False, "schema": {"type": kind},
+         "description": text}
+        for name, kind, text in op.query
+    ]
+    parameters += [
+        {"name": name, "in": "header", "required": True, "description": text,
+         "schema": {"type": "string", "minLength": 1, "maxLength": longest}}
+        for name, text, longest in op.headers
+    ]
+    if parameters:
+        operation["parameters"] = parameters
     if method in {"POST", "PUT", "PATCH"}:
         schema = _resolve_schema(op.body)
         content_schema: Any = schema if schema is not None else {"type": "object"}
