@@ -6,6 +6,7 @@ API token. The actor recorded on the distribution is the `X-Actor` header, else 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -152,78 +153,52 @@ def list_distributions() -> Response:
     return jsonify({"items": items, "count": len(items)})
 
 
-def _action_response(result: admin_ops.ActionResult) -> Response:
+def _act(
+    action: Callable[..., admin_ops.ActionResult], distribution_id: str, **kw: Any
+) -> Response:
+    """Run one admin operation as the calling actor; a refusal becomes its HTTP error."""
+    try:
+        result = action(services(), distribution_id, actor=_actor(), **kw)
+    except AdminError as exc:
+        raise _refused(exc) from exc
     return jsonify(result.as_dict())
 
 
 @bp.post("/distributions/<path:distribution_id>/retry")
 def retry_distribution(distribution_id: str) -> Response:
     """Retry a failed (or rejected) distribution: attempts reset, a commit job queued."""
-    body = _body(ActionSchema())
-    try:
-        result = admin_ops.retry(
-            services(), distribution_id, actor=_actor(), reason=body["reason"]
-        )
-    except AdminError as exc:
-        raise _refused(exc) from exc
-    return _action_response(result)
+    return _act(admin_ops.retry, distribution_id, reason=_body(ActionSchema())["reason"])
 
 
 @bp.post("/distributions/<path:distribution_id>/resolve")
 def resolve_distribution(distribution_id: str) -> Response:
     """Resolve an unknown distribution: the Punchh campaign found, or not created (commit)."""
     body = _body(ResolveSchema())
-    try:
-        result = admin_ops.resolve(
-            services(),
-            distribution_id,
-            actor=_actor(),
-            campaign_id=body["campaign_id"],
-            not_created=body["not_created"],
-            reason=body["reason"],
-        )
-    except AdminError as exc:
-        raise _refused(exc) from exc
-    return _action_response(result)
+    return _act(
+        admin_ops.resolve,
+        distribution_id,
+        campaign_id=body["campaign_id"],
+        not_created=body["not_created"],
+        reason=body["reason"],
+    )
 
 
 @bp.post("/distributions/<path:distribution_id>/release")
 def release_distribution(distribution_id: str) -> Response:
     """Release a held distribution: a commit job queued."""
-    body = _body(ActionSchema())
-    try:
-        result = admin_ops.release(
-            services(), distribution_id, actor=_actor(), reason=body["reason"]
-        )
-    except AdminError as exc:
-        raise _refused(exc) from exc
-    return _action_response(result)
+    return _act(admin_ops.release, distribution_id, reason=_body(ActionSchema())["reason"])
 
 
 @bp.post("/distributions/<path:distribution_id>/cancel")
 def cancel_distribution(distribution_id: str) -> Response:
     """Cancel a held, queued, failed or unknown distribution: nothing more is posted."""
-    body = _body(ActionSchema())
-    try:
-        result = admin_ops.cancel(
-            services(), distribution_id, actor=_actor(), reason=body["reason"]
-        )
-    except AdminError as exc:
-        raise _refused(exc) from exc
-    return _action_response(result)
+    return _act(admin_ops.cancel, distribution_id, reason=_body(ActionSchema())["reason"])
 
 
 @bp.post("/distributions/<path:distribution_id>/undo")
 def undo_distribution(distribution_id: str) -> Response:
     """Undo the last admin action, if the distribution has not moved on since."""
-    body = _body(ActionSchema())
-    try:
-        result = admin_ops.undo(
-            services(), distribution_id, actor=_actor(), reason=body["reason"]
-        )
-    except AdminError as exc:
-        raise _refused(exc) from exc
-    return _action_response(result)
+    return _act(admin_ops.undo, distribution_id, reason=_body(ActionSchema())["reason"])
 
 
 @bp.post("/check")
