@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -146,7 +147,8 @@ def run_wrk(
 
 # --- SFMC execute bodies ------------------------------------------------------------------
 
-SFMC_SECRET = "sfmc-secret-one"
+#: Drawn per run: the bench configures the connector it starts with it, so nothing is fixed.
+SFMC_SECRET = secrets.token_urlsafe(32)
 SEGMENT = "Lapsed 90 days"
 REDEEMABLE = "Free Coffee"
 

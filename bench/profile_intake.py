@@ -25,7 +25,8 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
-from bench.load import SfmcRun, braze_body, braze_send, sign
+from bench.load import SFMC_SECRET, SfmcRun, braze_body, braze_send, sign
+from bench.run import API_TOKEN, BRAZE_TOKEN
 from bench.stack import Stack
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -132,7 +133,6 @@ def components(n: int, redis_url: str) -> dict[str, float]:
 
     from adapters import braze as braze_adapter
     from adapters import sfmc as sfmc_adapter
-    from bench.load import SFMC_SECRET
     from connector.config import Settings
     from connector.http import parse_json
     from connector.services import Services, connect_redis
@@ -249,9 +249,9 @@ def main(argv: list[str] | None = None) -> int:
                 "REDIS_URL": rds.url,
                 "PUNCHH_BASE_URL": "http://127.0.0.1:9",  # never called on this path
                 "PUNCHH_API_KEY": "k",
-                "API_TOKEN": "t",
-                "BRAZE_WEBHOOK_TOKEN": "braze-token-1",
-                "SFMC_JWT_SECRET": "sfmc-secret-one",
+                "API_TOKEN": API_TOKEN,
+                "BRAZE_WEBHOOK_TOKEN": BRAZE_TOKEN,
+                "SFMC_JWT_SECRET": SFMC_SECRET,
                 "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
             }
         )
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         braze_envs = prepared(
             "/webhooks/braze",
             [json.dumps(braze_body(campaign, send_key, f"u-{i}")).encode() for i in range(n)],
-            {"Authorization": "Bearer braze-token-1", "Content-Type": "application/json"},
+            {"Authorization": f"Bearer {BRAZE_TOKEN}", "Content-Type": "application/json"},
         )
         run = SfmcRun.new("profile")
         sfmc_envs = prepared(
@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         floor_envs = prepared(
             "/webhooks/braze",
             [json.dumps(braze_body(campaign, send_key, f"u-{i}")).encode() for i in range(n)],
-            {"Authorization": "Bearer braze-token-1", "Content-Type": "application/json"},
+            {"Authorization": f"Bearer {BRAZE_TOKEN}", "Content-Type": "application/json"},
         )
         # Warm up: first-request set-up, script loading, imports done lazily.
         for envs, target in ((floor_envs, floor_app), (braze_envs, app), (sfmc_envs, app)):

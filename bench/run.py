@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import signal
 import statistics
 import sys
@@ -55,8 +56,9 @@ from bench.load import (
 from bench.stack import Proc, Stack, client_ports, cpu_seconds, rss_bytes, wait_until
 from connector.config import Settings
 
-BRAZE_TOKEN = "braze-token-1"
-API_TOKEN = "test-api-token"
+#: Drawn per run and handed to the processes the bench starts: no credential lives in code.
+BRAZE_TOKEN = secrets.token_urlsafe(24)
+API_TOKEN = secrets.token_urlsafe(24)
 SANDBOX_KEY = "sandbox-admin-key"
 BRAZE_PATH = "/webhooks/braze"
 SFMC_PATH = "/sfmc/execute"

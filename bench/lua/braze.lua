@@ -16,7 +16,7 @@ function init(args)
     '"send_key":"' .. send_key .. '","dispatch_id":"' .. send_key .. '","user_id":"'
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_TOKEN") or "braze-token-1")
+  wrk.headers["Authorization"] = "Bearer " .. assert(os.getenv("BENCH_TOKEN"), "BENCH_TOKEN is required")
 end
 
 function request()
