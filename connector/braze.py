@@ -10,9 +10,10 @@ from marshmallow import ValidationError
 from adapters import braze
 from adapters.common import today_in
 from connector.auth import require_bearer
-from connector.errors import ApiError
+from connector.errors import ApiError, error_body
 from connector.http import field_errors, is_json, json_response, parse_json
 from connector.intake import submit
+from connector.models import DistributionRequest, IntakeResult
 from connector.punchh.errors import NameAmbiguous, NameNotFound, PunchhError
 from connector.services import Services
 from connector.services import current_services as services
@@ -20,7 +21,6 @@ from connector.services import current_services as services
 bp = Blueprint("braze", __name__)
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
-
 
 
 def _body() -> Any:
@@ -59,9 +59,14 @@ def braze_webhook() -> Response | tuple[Response, int]:
     result = submit(svc, req)
     g.distribution_id = result.distribution_id
     g.outcome = result.outcome
+    status, answer = intake_answer(req, result)
+    return json_response(answer, status)
+
+
+def intake_answer(req: DistributionRequest, result: IntakeResult) -> tuple[int, dict[str, Any]]:
+    """The status and body for one counted webhook (the view and the intake lane share it)."""
     if result.conflict:
-        raise ApiError(
-            409,
+        return 409, error_body(
             "conflict",
             f"send {result.distribution_id} is already gifting "
             f"{result.existing_redeemable!r} to {result.existing_segment!r}; this request "
@@ -69,7 +74,7 @@ def braze_webhook() -> Response | tuple[Response, int]:
             "send_key or campaign",
             extra={"distribution_id": result.distribution_id, "state": result.state},
         )
-    return json_response({"distribution_id": result.distribution_id, "state": result.state}, 202)
+    return 202, {"distribution_id": result.distribution_id, "state": result.state}
 
 
 def validate_only(

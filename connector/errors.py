@@ -39,6 +39,38 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.extra = extra or {}
 
+    def body(self) -> dict[str, Any]:
+        """The JSON error body (see the module docstring)."""
+        return error_body(self.code, self.message, fields=self.fields, extra=self.extra)
+
+
+def error_body(
+    code: str,
+    message: str,
+    *,
+    fields: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one error shape: {"error": {"code", "message", "fields"?}, **extra}."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    body: dict[str, Any] = {"error": error}
+    if extra:
+        body.update(extra)
+    return body
+
+
+#: Nothing was accepted: the marketing cloud must retry, and Retry-After slows it down.
+STORAGE_UNAVAILABLE = ApiError(
+    503,
+    "storage_unavailable",
+    "the connector cannot reach its storage right now; retry later",
+    headers={"Retry-After": str(REDIS_DOWN_RETRY_AFTER)},
+)
+#: Whatever else went wrong; the traceback goes to the log, never to the caller.
+INTERNAL_ERROR = ApiError(500, "internal_error", "the connector failed unexpectedly")
+
 
 def error_response(
     status: int,
@@ -50,17 +82,23 @@ def error_response(
     extra: dict[str, Any] | None = None,
 ) -> Response:
     """Build the JSON error body every endpoint uses."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if fields:
-        error["fields"] = fields
-    body: dict[str, Any] = {"error": error}
-    if extra:
-        body.update(extra)
-    response = jsonify(body)
+    response = jsonify(error_body(code, message, fields=fields, extra=extra))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def storage_unavailable(exc: redis.RedisError) -> ApiError:
+    """Log a Redis outage (its class only) and name the refusal that answers it."""
+    log.error("redis unavailable", extra={"error": type(exc).__name__})
+    return STORAGE_UNAVAILABLE
+
+
+def internal_error(exc: BaseException) -> ApiError:
+    """Log an unexpected failure with its traceback and name the refusal that answers it."""
+    log.error("unhandled error", exc_info=exc)
+    return INTERNAL_ERROR
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -79,14 +117,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError) -> Response:
-        # Nothing was accepted: the marketing cloud must retry, and Retry-After slows it down.
-        log.error("redis unavailable", extra={"error": type(exc).__name__})
-        return error_response(
-            503,
-            "storage_unavailable",
-            "the connector cannot reach its storage right now; retry later",
-            headers={"Retry-After": str(REDIS_DOWN_RETRY_AFTER)},
-        )
+        return _api_error(storage_unavailable(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -101,5 +132,4 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error")
-        return error_response(500, "internal_error", "the connector failed unexpectedly")
+        return _api_error(internal_error(exc))

@@ -37,10 +37,19 @@ def parse_json(raw: bytes) -> Any:
         raise ApiError(400, "invalid_body", f"the body is not valid JSON: {exc}") from exc
 
 
+def is_json_type(mimetype: str) -> bool:
+    """application/json or any +json type (`mimetype` lower-case, without parameters)."""
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
 def is_json(request: Request) -> bool:
     """application/json or any +json type."""
-    mimetype = request.mimetype or ""
-    return mimetype == "application/json" or mimetype.endswith("+json")
+    return is_json_type(request.mimetype or "")
+
+
+def mimetype_of(content_type: str) -> str:
+    """The media type of a Content-Type header, lower-case, without its parameters."""
+    return content_type.partition(";")[0].strip().lower()
 
 
 def json_body(request: Request) -> Any:

@@ -9,6 +9,7 @@ string, and nothing from headers or bodies is logged: no guest field, token or k
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import logging
 import os
@@ -17,7 +18,7 @@ import time
 import uuid
 
 import redis
-from flask import Response, g, has_request_context, request
+from flask import Response, g, request
 
 from connector.services import Services, current_services
 
@@ -52,13 +53,19 @@ def intake_source(endpoint: str | None, method: str) -> str | None:
     return None
 
 
+#: The id of the request this thread is serving: set by Flask's hook or the intake lane.
+_CURRENT_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+
+
 class RequestIdFilter(logging.Filter):
     """Adds the current request's id to every log record written inside a request."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Never drops a record; only annotates it."""
-        if not hasattr(record, "request_id") and has_request_context():
-            request_id = g.get("request_id")
+        if not hasattr(record, "request_id"):
+            request_id = _CURRENT_ID.get()
             if request_id:
                 record.request_id = request_id
         return True
@@ -88,29 +95,35 @@ def install_log_filter() -> None:
             handler.addFilter(_FILTER)
 
 
-def begin_request() -> None:
-    """Take a sane X-Request-ID or make one; start the clock."""
-    g.request_started = time.perf_counter()
-    given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if _SANE_REQUEST_ID.match(given) else f"{_ID_PREFIX}{next(_ID_SEQUENCE):x}"
+def start(given: str | None) -> str:
+    """Begin a request: take a sane X-Request-ID or make one, and bind it for log records."""
+    request_id = (
+        given if given and _SANE_REQUEST_ID.match(given) else f"{_ID_PREFIX}{next(_ID_SEQUENCE):x}"
+    )
+    _CURRENT_ID.set(request_id)
+    return request_id
 
 
-def end_request(response: Response) -> Response:
-    """Echo the request id, count refused intake requests, write the access-log line."""
-    request_id = g.get("request_id")
-    if request_id:
-        response.headers["X-Request-ID"] = request_id
-    status = response.status_code
-    outcome = g.get("outcome")
+def finish(
+    services: Services,
+    *,
+    method: str,
+    path: str,
+    status: int,
+    request_id: str | None,
+    started: float | None,
+    source: str | None = None,
+    outcome: str | None = None,
+    distribution_id: str | None = None,
+) -> None:
+    """End a request: count a refused intake request, write the access-log line, unbind."""
     if status >= 400 and outcome not in _SCRIPT_COUNTED:
-        _count_refusal(status)
-    created = outcome == "created"
-    level = logging.INFO if status >= 400 or created else logging.DEBUG
+        _count_refusal(services, source, status)
+    level = logging.INFO if status >= 400 or outcome == "created" else logging.DEBUG
     if log.isEnabledFor(level):  # the duplicate hot path stops here at INFO
-        started = g.get("request_started")
         fields: dict[str, object] = {
-            "method": request.method,
-            "path": request.path,  # never the query string
+            "method": method,
+            "path": path,  # never the query string
             "request_id": request_id,
             "pid": os.getpid(),  # which gunicorn worker process answered
             "status": status,
@@ -118,22 +131,48 @@ def end_request(response: Response) -> Response:
             if started is not None
             else None,
         }
-        for name in ("distribution_id", "source", "outcome"):
-            value = g.get(name)
+        for name, value in (
+            ("distribution_id", distribution_id),
+            ("source", source),
+            ("outcome", outcome),
+        ):
             if value is not None:
                 fields[name] = value
         log.log(level, "request", extra=fields)
+    _CURRENT_ID.set(None)
+
+
+def begin_request() -> None:
+    """Flask's before-request hook: the request id and the clock."""
+    g.request_started = time.perf_counter()
+    g.request_id = start(request.headers.get("X-Request-ID"))
+
+
+def end_request(response: Response) -> Response:
+    """Flask's after-request hook: echo the request id, then `finish`."""
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers["X-Request-ID"] = request_id
+    finish(
+        current_services(),
+        method=request.method,
+        path=request.path,
+        status=response.status_code,
+        request_id=request_id,
+        started=g.get("request_started"),
+        source=g.get("source") or intake_source(request.endpoint, request.method),
+        outcome=g.get("outcome"),
+        distribution_id=g.get("distribution_id"),
+    )
     return response
 
 
-def _count_refusal(status: int) -> None:
+def _count_refusal(services: Services, source: str | None, status: int) -> None:
     """HINCRBY intake:<source>:<status> for a refused webhook or API intake request."""
-    source = g.get("source") or intake_source(request.endpoint, request.method)
     if not source or status == 503:
         # 503 on intake means Redis is unreachable: counting it there would only wait on the
         # same outage (and the marketing cloud retries it anyway).
         return
-    services: Services = current_services()
     # A metric must never turn a refusal into a different error.
     with contextlib.suppress(redis.RedisError):
         services.ledger.incr(f"intake:{source}:{status}")

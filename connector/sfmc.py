@@ -69,7 +69,6 @@ _REPORTED_STATES = frozenset(
 )
 
 
-
 def activities() -> ActivityStore:
     """Activity records in the app's Redis."""
     svc = services()
@@ -332,14 +331,17 @@ def execute() -> Response:
     result = submit(services(), req)
     g.distribution_id = result.distribution_id
     g.outcome = result.outcome
+    return json_response(execute_answer(result))
+
+
+def execute_answer(result: IntakeResult) -> dict[str, str]:
+    """The outArguments for one counted contact (the view and the intake lane share it)."""
     if result.outcome in ("counted", "replay"):
         log.debug(
             "sfmc execute duplicate",
             extra={"distribution_id": result.distribution_id, "outcome": result.outcome},
         )
-    return json_response(
-        {"punchh_distribution_id": result.distribution_id, "punchh_status": status_of(result)}
-    )
+    return {"punchh_distribution_id": result.distribution_id, "punchh_status": status_of(result)}
 
 
 def status_of(result: IntakeResult) -> str:
