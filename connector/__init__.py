@@ -28,9 +28,11 @@ def create_app(
         # Only as many X-Forwarded-* hops as the platform's router adds are believed.
         n = settings.trusted_proxy_count
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
-    app.extensions["punchh_connector"] = services or Services.build(settings)
+    svc = services or Services.build(settings)
+    app.extensions["punchh_connector"] = svc
 
     from connector import admin, api, braze, metrics, openapi, ops, sfmc, status
+    from connector.lane import IntakeLane
 
     for blueprint in (
         api.bp,
@@ -44,4 +46,6 @@ def create_app(
     ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    # Outermost: the per-recipient routes' happy path skips Flask (see connector/lane.py).
+    app.wsgi_app = IntakeLane(app.wsgi_app, svc)  # type: ignore[method-assign]
     return app
