@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from connector.models import (
     ACTIVE_STATES,
@@ -16,6 +18,7 @@ from connector.models import (
     IntakeResult,
     State,
 )
+from connector.pinned import ThreadConnections
 
 #: Sources whose send keys come from marketer-built templates, so the fan-out guard applies.
 GUARDED_SOURCES = frozenset({"braze", "sfmc"})
@@ -237,6 +240,8 @@ class Ledger:
         self.index_key = f"{prefix}idx"
         self.active_key = f"{prefix}active"
         self.metrics_key = f"{prefix}m"
+        #: The intake's per-request commands go over the serving thread's own connection.
+        self.connections = ThreadConnections(client)
         self._count = client.register_script(_COUNT_LUA)
         self._intake = client.register_script(_INTAKE_LUA)
         self._transition = client.register_script(_TRANSITION_LUA)
@@ -270,7 +275,7 @@ class Ledger:
         args: list[str | int] = [
             repr(now), req.segment, req.redeemable, self.replay_seconds, req.source
         ]
-        reply = cast(list[Any], self._count(keys=keys, args=args))
+        reply = cast(list[Any], self._run(self._count, keys, args))
         if _text(reply[0]) == "missing":
             keys += [
                 self.index_key,
@@ -285,7 +290,7 @@ class Ledger:
                 dist_id,
                 *_record_fields(req),
             ]
-            reply = cast(list[Any], self._intake(keys=keys, args=args))
+            reply = cast(list[Any], self._run(self._intake, keys, args))
         parts = [_text(p) for p in reply]
         return IntakeResult(
             distribution_id=dist_id,
@@ -295,6 +300,13 @@ class Ledger:
             existing_segment=parts[3] if len(parts) > 3 else None,
             existing_redeemable=parts[4] if len(parts) > 4 else None,
         )
+
+    def _run(self, script: Script, keys: list[str], args: list[str | int]) -> Any:
+        """EVALSHA over the thread's own connection; the script is loaded if Redis lost it."""
+        try:
+            return self.connections.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return script(keys=keys, args=args)  # redis-py loads it and runs it again
 
     # --- reads ----------------------------------------------------------------------------
     def get(self, distribution_id: str) -> Distribution | None:
@@ -424,7 +436,7 @@ class Ledger:
 
     def incr(self, counter: str, amount: int = 1) -> None:
         """Bump a shared counter (metrics live in Redis so every process and dyno agrees)."""
-        self.redis.hincrby(self.metrics_key, counter, amount)
+        self.connections.execute("HINCRBY", self.metrics_key, counter, amount)
 
     # --- locks ----------------------------------------------------------------------------
     def acquire_lock(self, distribution_id: str, token: str, ttl_ms: int) -> bool:
