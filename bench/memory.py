@@ -11,6 +11,7 @@ own connection buffers, which are noise here).
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +27,13 @@ from connector.services import Services
 
 
 def used_memory(client: redis.Redis) -> int:
-    """Bytes Redis uses for data and its own structures, client buffers left out."""
+    """Bytes Redis uses for data and its own structures, client buffers left out.
+
+    Read over a fresh connection with every other one of ours closed: Redis shrinks a
+    client's query buffer only now and then (one that sent SCRIPT LOAD holds ≈ 20 KB for a
+    while), and that showed up as "growth" when subtracted at one reading and not the next.
+    """
+    client.connection_pool.disconnect()
     info = client.info("memory")
     return int(info["used_memory"]) - int(info.get("mem_clients_normal", 0))
 
@@ -101,10 +108,42 @@ def measure(
             return dataclasses.replace(req, replay_token=token)
 
         out["sfmc"] = _growth(client, services, contact, first, low, high)
+
+        # The replay keys behind that growth live SFMC_DEDUPE_SECONDS each. The same send
+        # again with a 2 s window, each reading taken once the window has passed, shows what
+        # is left of them: the growth is a function of the rate and the window, not of the
+        # audience.
+        client.flushdb()  # the first send's replay keys would outlive this measurement
+        short = Services.build(dataclasses.replace(settings, sfmc_dedupe_seconds=2))
+        try:
+            run = SfmcRun.new("mem-window")
+            first = _sfmc_request(run, 0)
+            out["sfmc_after_window"] = {
+                "window_seconds": 2,
+                **_growth(client, short, contact, first, low, high, settle=2.5),
+            }
+        finally:
+            short.redis.close()
         return out
     finally:
         client.flushdb()
         client.close()
+
+
+def _reading(client: redis.Redis, services: Services, settle: float) -> int:
+    """used_memory after closing the intake's own connection (see used_memory)."""
+    services.ledger.connections.close()
+    if settle:
+        time.sleep(settle)
+        pattern = f"{services.settings.key_prefix}rp:*"
+        deadline = time.monotonic() + 30
+        # SCAN deletes the expired keys it meets, so this also finishes Redis's expiry.
+        while any(True for _ in client.scan_iter(match=pattern, count=10_000)):
+            if time.monotonic() > deadline:
+                raise RuntimeError("replay keys did not expire")
+            time.sleep(0.2)
+        time.sleep(1.0)  # Redis's cron shrinks the emptied key tables (10 times a second)
+    return used_memory(client)
 
 
 def _growth(
@@ -114,14 +153,19 @@ def _growth(
     req: DistributionRequest,
     low: int,
     high: int,
+    *,
+    settle: float = 0.0,
 ) -> dict[str, Any]:
-    """Count `low` recipients of one send, then up to `high`; memory at both points."""
+    """Count `low` recipients of one send, then up to `high`; memory at both points.
+
+    With `settle`, each reading waits that long and then until no replay key is left.
+    """
     for n in range(low):
         submit(services, vary(n, req))
-    at_low = used_memory(client)
+    at_low = _reading(client, services, settle)
     for n in range(low, high):
         submit(services, vary(n, req))
-    at_high = used_memory(client)
+    at_high = _reading(client, services, settle)
     record = services.ledger.get(req.distribution_id)
     return {
         "recipients_counted": record.int_field("recipients") if record else None,

@@ -613,6 +613,14 @@ class Bench:
         job_ttl = self.rdb.ttl(job_key) if job_key else None
         return {**parts, "total": sum(parts.values()), "rq_job_ttl_s": job_ttl}
 
+    def redis_connections(self) -> dict[str, int]:
+        """TCP connections to Redis the web tier and the RQ worker hold open (from /proc)."""
+        port = int(self.redis_proc.url.rsplit(":", 1)[1].split("/")[0])
+        return {
+            "web": len(client_ports(self.web.family(), port)),
+            "worker": len(client_ports(self.worker.family(), port)),
+        }
+
     def rss(self) -> dict[str, Any]:
         """Resident memory of the web master and workers, and of the RQ worker."""
         web = self.web.family()
@@ -656,6 +664,7 @@ class Bench:
         self.say(f"first webhook -> Punchh POST, {plan.commit_sends} sends")
         res["commit"] = self.commit_latency(plan.commit_sends)
         res["committed_footprint_bytes"] = self.committed_footprint()
+        res["redis_connections"] = self.redis_connections()
         res["rss"] = {"before_load": self.rss_before_load, "after_load": self.rss()}
         self.say(
             f"memory: {plan.mem_distributions} distributions, "
@@ -828,18 +837,27 @@ def table(res: dict[str, Any]) -> str:
             t["wrk_cores"] <= TARGET_WRK_CORES,
         )
     mem = res.get("memory")
+    fp = res.get("committed_footprint_bytes")
     if mem:
         row(
-            "redis bytes per distribution (record, indexes, queued RQ job)",
-            f"{mem['per_distribution_bytes']:,.0f} B",
+            "redis bytes per distribution, kept (record + indexes)",
+            f"{mem['ledger_per_distribution_bytes']:,.0f} B",
             f"≤ {TARGET_BYTES_PER_DISTRIBUTION:,} B",
-            mem["per_distribution_bytes"] <= TARGET_BYTES_PER_DISTRIBUTION,
+            mem["ledger_per_distribution_bytes"] <= TARGET_BYTES_PER_DISTRIBUTION,
         )
         row(
-            "  of which: ledger only / record hash / RQ job",
-            f"{mem['ledger_per_distribution_bytes']:,.0f} / {mem['record_bytes']:,.0f} "
-            f"({mem['record_encoding']}) / {mem['queued_job_bytes'] or 0:,.0f} B",
+            "  record hash / + its commit job while queued (RQ hash, gone on success)",
+            f"{mem['record_bytes']:,.0f} ({mem['record_encoding']}) / "
+            f"{mem['queued_job_bytes'] or 0:,.0f} B",
         )
+    if fp:
+        row(
+            "committed distribution: record + events + RQ job left",
+            f"{fp['record']:,} + {fp['events']:,} + {fp['rq_job_kept_after_success']:,} B",
+            f"≤ {TARGET_BYTES_PER_DISTRIBUTION:,} B",
+            fp["total"] <= TARGET_BYTES_PER_DISTRIBUTION,
+        )
+    if mem:
         for kind in ("braze", "sfmc"):
             g = mem[kind]
             row(
@@ -848,12 +866,17 @@ def table(res: dict[str, Any]) -> str:
                 f"≤ {TARGET_GROWTH_BYTES:,} B",
                 g["growth_bytes"] <= TARGET_GROWTH_BYTES,
             )
-    fp = res.get("committed_footprint_bytes")
-    if fp:
+        w = mem.get("sfmc_after_window")
+        if w:
+            row(
+                f"  sfmc, readings taken after a {w['window_seconds']} s replay window",
+                f"{w['growth_bytes']:,} B ({w['growth_per_recipient']:.1f} B/recipient)",
+            )
+    conns = res.get("redis_connections")
+    if conns:
         row(
-            "committed distribution: record + events + RQ job kept",
-            f"{fp['record']:,} + {fp['events']:,} + {fp['rq_job_kept_after_success']:,} B "
-            f"(job ttl {fp['rq_job_ttl_s']} s)",
+            "Redis connections held after load: web processes / RQ worker",
+            f"{conns['web']} / {conns['worker']}",
         )
     c = res.get("commit")
     if c:
