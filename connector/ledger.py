@@ -269,7 +269,9 @@ class Ledger:
         dist_id = req.distribution_id
         keys = [
             self.record_key(dist_id),
-            f"{self.prefix}rp:{req.replay_token}" if req.replay_token else "",
+            # replay_seconds 0 turns retry recognition off (SFMC_DEDUPE_SECONDS=0).
+            f"{self.prefix}rp:{req.replay_token}" if req.replay_token and self.replay_seconds
+            else "",
             self.metrics_key,
         ]
         args: list[str | int] = [

@@ -73,6 +73,17 @@ def test_replay_token_counts_a_recipient_once(rdb: redis.Redis) -> None:
     assert dist is not None and dist.int_field("recipients") == 2
 
 
+def test_replay_window_zero_keeps_no_tokens(rdb: redis.Redis) -> None:
+    """SFMC_DEDUPE_SECONDS=0: a retry is counted again, and nothing per contact is kept."""
+    ledger = make_ledger(rdb, replay_seconds=0)
+    outcomes = [
+        ledger.intake(dist_request(source="sfmc", replay_token="tok-a")).outcome
+        for _ in range(2)
+    ]
+    assert outcomes == ["created", "counted"]
+    assert not list(rdb.scan_iter(match="*rp:*"))
+
+
 def test_fanout_guard_holds_sends_beyond_the_limit(rdb: redis.Redis) -> None:
     ledger = make_ledger(rdb, fanout_limit=3, fanout_window_seconds=3600)
     states = [ledger.intake(dist_request(f"k{i}", source="braze")).state for i in range(6)]
