@@ -72,19 +72,11 @@ STORAGE_UNAVAILABLE = ApiError(
 INTERNAL_ERROR = ApiError(500, "internal_error", "the connector failed unexpectedly")
 
 
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    fields: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> Response:
-    """Build the JSON error body every endpoint uses."""
-    response = jsonify(error_body(code, message, fields=fields, extra=extra))
-    response.status_code = status
-    for name, value in (headers or {}).items():
+def error_response(error: ApiError) -> Response:
+    """The Flask response for a refusal: its JSON body, status and headers."""
+    response = jsonify(error.body())
+    response.status_code = error.status
+    for name, value in error.headers.items():
         response.headers[name] = value
     return response
 
@@ -106,18 +98,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return error_response(
-            exc.status,
-            exc.code,
-            exc.message,
-            fields=exc.fields,
-            headers=exc.headers,
-            extra=exc.extra,
-        )
+        return error_response(exc)
 
     @app.errorhandler(redis.RedisError)
     def _redis_down(exc: redis.RedisError) -> Response:
-        return _api_error(storage_unavailable(exc))
+        return error_response(storage_unavailable(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -128,8 +113,10 @@ def register_error_handlers(app: Flask) -> None:
             405: "this endpoint does not accept that method",
         }
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(status, code, messages.get(status, exc.description or code))
+        return error_response(
+            ApiError(status, code, messages.get(status, exc.description or code))
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        return _api_error(internal_error(exc))
+        return error_response(internal_error(exc))
