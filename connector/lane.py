@@ -86,15 +86,16 @@ class IntakeLane:
     # --- the routes ----------------------------------------------------------------------
 
     def _braze(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        body = self._read(environ)
         settings = self.services.settings
-        if (
-            body is None
-            or not is_json_type(mimetype_of(environ.get("CONTENT_TYPE", "")))
-            or not token_matches(
+        if not (
+            token_matches(
                 bearer_token(environ.get("HTTP_AUTHORIZATION")), settings.braze_webhook_tokens
             )
+            and is_json_type(mimetype_of(environ.get("CONTENT_TYPE", "")))
         ):
+            return self.app(environ, start_response)  # the body is not even read here
+        body = self._read(environ)
+        if body is None:
             return self.app(environ, start_response)
         try:
             call = braze_adapter.parse(parse_json(body), today_in(settings.timezone))
