@@ -22,6 +22,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 import redis
@@ -50,8 +51,6 @@ Answer = Callable[[DistributionRequest, IntakeResult], tuple[int, dict[str, Any]
 BRAZE_PATH = "/webhooks/braze"
 SFMC_EXECUTE_PATH = "/sfmc/execute"
 
-_REASONS = {200: "OK", 202: "Accepted", 409: "Conflict", 500: "Internal Server Error",
-            503: "Service Unavailable"}
 #: The headers the sfmc blueprint puts on every non-HTML answer.
 _SFMC_HEADERS = (
     ("Content-Security-Policy", FRAME_ANCESTORS),
@@ -171,7 +170,7 @@ class IntakeLane:
             status, payload = answer(req, result)
         data = json.dumps(payload, separators=(",", ":")).encode()
         start_response(
-            f"{status} {_REASONS.get(status, '')}",
+            f"{status} {HTTPStatus(status).phrase}",
             [
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(data))),
