@@ -42,11 +42,12 @@ class ThreadConnections:
         """Send one command and return its raw reply; errors are redis-py's own.
 
         A connection found dead (Redis restarted, failed over, or closed it while idle) is
-        replaced and the command sent once more, as redis-py's own client retries a
-        ConnectionError. This skips the pool's poll(2) before every command; the price is
-        that a command Redis ran just before dying mid-reply runs again, which the intake
-        tolerates: it is idempotent on the distribution id, so the worst case is one
-        recipient counted twice. Timeouts are not retried.
+        replaced and the command sent once more. redis-py's pool finds such a connection
+        before using it, with a poll(2) on every checkout; this path finds it by the failed
+        send or read instead, so a command Redis ran just before dying mid-reply would run
+        again. The intake tolerates that: it is idempotent on the distribution id, and the
+        worst case is one recipient counted twice. Timeouts are not retried, and a Redis
+        that is down fails at once (503), since the connection itself does not retry.
         """
         conn = self._connection()
         packed = conn.pack_command(*args)
