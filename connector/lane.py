@@ -22,11 +22,11 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
 from typing import Any
 
 import redis
 from marshmallow import ValidationError
+from werkzeug.http import HTTP_STATUS_CODES
 
 from adapters import braze as braze_adapter
 from adapters import sfmc as sfmc_adapter
@@ -170,7 +170,7 @@ class IntakeLane:
             status, payload = answer(req, result)
         data = json.dumps(payload, separators=(",", ":")).encode()
         start_response(
-            f"{status} {HTTPStatus(status).phrase}",
+            f"{status} {HTTP_STATUS_CODES[status].upper()}",  # as werkzeug writes it
             [
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(data))),
