@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from adapters.common import Name, from_memo_key, memo_key, parse_start_time
-from connector.models import MAX_PART_LENGTH, DistributionRequest
+from connector.models import GAP_RULE, MAX_PART_LENGTH, DistributionRequest
 
 SOURCE = "braze"
 
@@ -19,13 +26,21 @@ SOURCE = "braze"
 #: and Liquid that did not render at all.
 _PLACEHOLDER = re.compile(r"_for_unsent_|\{\{|\}\}|\{%|%\}|\$\{", re.IGNORECASE)
 
-#: Fields whose empty or placeholder value marks a test send.
+#: Fields whose placeholder value marks a test send.
 ID_FIELDS = ("campaign_id", "canvas_id", "send_key", "dispatch_id")
+
+#: A send key that is only a calendar date: the bucket the old Canvas template rendered per
+#: request. It would split a send at midnight, so the send is followed by continuity instead.
+_DAY_KEY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
 
 
 def is_placeholder(value: str) -> bool:
-    """True for a rendered-empty or unrendered id, or Braze's unsent-campaign placeholder."""
-    return not value.strip() or bool(_PLACEHOLDER.search(value))
+    """True for an unrendered id, or Braze's unsent-campaign placeholder.
+
+    An empty value is not one: Braze renders absent Liquid (`{{canvas.${api_id}}}` outside a
+    Canvas) as "", and a real webhook must not be mistaken for a test send because of it.
+    """
+    return bool(_PLACEHOLDER.search(value))
 
 
 class OptionalText(fields.String):
@@ -38,6 +53,12 @@ class OptionalText(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+#: Optional text fields: an empty value is the same as leaving the field out.
+OPTIONAL_TEXT = frozenset(
+    {"campaign_id", "campaign_name", "canvas_id", "canvas_name", "send_key", "dispatch_id"}
+)
 
 
 class BrazeWebhookSchema(Schema):
@@ -57,7 +78,8 @@ class BrazeWebhookSchema(Schema):
     send_key = OptionalText(
         metadata={
             "description": "names the send: {{campaign.${dispatch_id}}} for a scheduled "
-            "campaign, a Liquid date bucket for a Canvas; default: the calendar day"
+            "campaign, or a run key the same for every recipient of a run; leave it out "
+            "(Canvas steps, triggered campaigns) to have the send followed by its continuity"
         }
     )
     dispatch_id = OptionalText(metadata={"description": "{{campaign.${dispatch_id}}}, tracing"})
@@ -70,12 +92,42 @@ class BrazeWebhookSchema(Schema):
         metadata={"description": "campaign name shown in Punchh; default from Braze's names"},
     )
 
+    @pre_load
+    def _empty_is_absent(self, data: Any, **kwargs: Any) -> Any:
+        # Braze renders a tag with no value here (`{{canvas.${api_id}}}` outside a Canvas)
+        # as "": that field is absent, not a test send and not an id.
+        if not isinstance(data, dict):
+            return data
+        return {
+            k: v
+            for k, v in data.items()
+            if not (k in OPTIONAL_TEXT and isinstance(v, str) and not v.strip())
+        }
+
     @validates_schema
     def _needs_a_campaign(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("campaign_id") is None and data.get("canvas_id") is None:
             raise ValidationError(
                 "send campaign_id ({{campaign.${api_id}}}) or canvas_id ({{canvas.${api_id}}})",
                 field_name="campaign_id",
+            )
+
+    @validates_schema
+    def _no_per_guest_key_in_a_canvas(self, data: dict[str, Any], **kwargs: Any) -> None:
+        send_key, canvas_id = data.get("send_key"), data.get("canvas_id")
+        if (
+            send_key
+            and canvas_id
+            and send_key == data.get("dispatch_id")
+            and not is_placeholder(send_key)
+            and not is_placeholder(canvas_id)
+        ):
+            raise ValidationError(
+                "inside a Canvas, {{campaign.${dispatch_id}}} can differ for every guest, so "
+                "each guest would become a send that gifts the whole segment: leave send_key "
+                "out (the connector follows the send) or use a run key that is the same for "
+                "every recipient of a run (docs/braze.md#naming-the-send)",
+                field_name="send_key",
             )
 
 
@@ -95,7 +147,7 @@ _READ = tuple(_SCHEMA.fields)
 MEMO_SIZE = 256
 
 
-def parse(body: Any, today: date) -> BrazeCall:
+def parse(body: Any) -> BrazeCall:
     """Validate a Braze body; raise ValidationError naming each field that is wrong.
 
     Pure, so it is memoised on the fields it reads: every recipient of one send carries the
@@ -105,16 +157,16 @@ def parse(body: Any, today: date) -> BrazeCall:
         raise ValidationError({"_body": ["the body must be a JSON object or a form"]})
     key = memo_key(body, _READ)
     if key is None:
-        return _parse(body, today)
-    return _parse_memo(key, today)
+        return _parse(body)
+    return _parse_memo(key)
 
 
 @lru_cache(maxsize=MEMO_SIZE)
-def _parse_memo(key: tuple[Any, ...], today: date) -> BrazeCall:
-    return _parse(from_memo_key(_READ, key), today)
+def _parse_memo(key: tuple[Any, ...]) -> BrazeCall:
+    return _parse(from_memo_key(_READ, key))
 
 
-def _parse(body: dict[str, Any], today: date) -> BrazeCall:
+def _parse(body: dict[str, Any]) -> BrazeCall:
     data = _SCHEMA.load(body)
     placeholders = tuple(
         name for name in ID_FIELDS if data.get(name) is not None and is_placeholder(data[name])
@@ -135,11 +187,12 @@ def _parse(body: dict[str, Any], today: date) -> BrazeCall:
         campaign_ref = campaign_id
     send_key = data.get("send_key") or ""
     dispatch_id = data.get("dispatch_id") or ""
-    if send_key:
+    if send_key and _DAY_KEY.match(send_key):
+        send_key, key_rule = "", f"{GAP_RULE} (date send_key {data['send_key']} ignored)"
+    elif send_key:
         key_rule = "send_key=dispatch_id" if send_key == dispatch_id else "send_key"
     else:
-        send_key = today.isoformat()
-        key_rule = "day"
+        key_rule = GAP_RULE
 
     trace = {
         k: data[k]
@@ -171,4 +224,5 @@ def _campaign_name(data: dict[str, Any], send_key: str) -> str:
         if data.get(k) and not is_placeholder(data[k])
     ]
     label = " / ".join(parts) or data.get("canvas_id") or data.get("campaign_id") or "campaign"
-    return f"Braze: {label} ({send_key})"[:255]
+    # A followed send's key is chosen by the ledger, which adds it to the name.
+    return (f"Braze: {label} ({send_key})" if send_key else f"Braze: {label}")[:255]

@@ -1,9 +1,9 @@
-"""Pieces every adapter shares: field types, send-key rules and time parsing."""
+"""Pieces every adapter shares: field types and time parsing."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
@@ -51,11 +51,6 @@ def parse_start_time(value: Any) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
-
-
-def today_in(zone: tzinfo) -> date:
-    """Today's date in a zone (impure: for callers outside the adapters)."""
-    return datetime.now(UTC).astimezone(zone).date()
 
 
 def clean_part(value: str) -> str:

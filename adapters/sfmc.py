@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from adapters.common import Name, StartTime, clean_part, from_memo_key, memo_key
-from connector.models import MAX_PART_LENGTH, DistributionRequest
+from connector.models import GAP_RULE, MAX_PART_LENGTH, DistributionRequest
 
 SOURCE = "sfmc"
 
@@ -225,7 +225,7 @@ def load_in_arguments(items: Any) -> dict[str, Any]:
         raise _prefixed(exc, "inArguments") from exc
 
 
-def parse_execute(body: Any, today: date, *, zone: str = "UTC") -> Execute:
+def parse_execute(body: Any) -> Execute:
     """Validate a decoded execute body into a DistributionRequest, or raise ValidationError.
 
     Pure, so everything but the per-contact replay token is memoised on the fields it reads:
@@ -248,9 +248,9 @@ def parse_execute(body: Any, today: date, *, zone: str = "UTC") -> Execute:
         else None
     )
     if ids_key is None or args_key is None:
-        parsed = _parse_execute(body, today, zone)
+        parsed = _parse_execute(body)
     else:
-        parsed = _parse_execute_memo(ids_key, args_key, today, zone)
+        parsed = _parse_execute_memo(ids_key, args_key)
     if instance and instance.strip() and parsed.activity_id:
         token = replay_token(parsed.activity_id, instance.strip())
         return Execute(replace(parsed.execute.request, replay_token=token), parsed.execute.test)
@@ -264,25 +264,23 @@ class _Parsed:
 
 
 @lru_cache(maxsize=MEMO_SIZE)
-def _parse_execute_memo(
-    ids_key: tuple[Any, ...], args_key: tuple[Any, ...], today: date, zone: str
-) -> _Parsed:
+def _parse_execute_memo(ids_key: tuple[Any, ...], args_key: tuple[Any, ...]) -> _Parsed:
     body = from_memo_key(_EXECUTE_IDS, ids_key)
     body["inArguments"] = [from_memo_key(_ARGUMENT_NAMES, args_key)]
-    return _parse_execute(body, today, zone)
+    return _parse_execute(body)
 
 
-def _parse_execute(body: dict[str, Any], today: date, zone: str) -> _Parsed:
+def _parse_execute(body: dict[str, Any]) -> _Parsed:
     ids = _EXECUTE.load(body)
     activity_id: str | None = ids["activity_id"] or ids["activity_object_id"]
     if not activity_id:
         raise ValidationError({"activityId": ["Missing data for required field."]})
     args = load_in_arguments(ids["in_arguments"])
+    # A run id that renders blank for one contact is absent (see `_present`): that contact
+    # follows the activity's open send, which is the bound run's send while it is going on,
+    # rather than becoming a send of its own (docs/send-identity.md).
     run_id: str | None = args["run_id"]
-    if run_id:
-        send_key, key_rule = run_id, "run_id"
-    else:
-        send_key, key_rule = today.isoformat(), f"day:{zone}"
+    send_key, key_rule = (run_id, "run_id") if run_id else ("", GAP_RULE)
     campaign_name: str | None = args["punchh_campaign_name"]
     request = DistributionRequest(
         source=SOURCE,
@@ -297,9 +295,9 @@ def _parse_execute(body: dict[str, Any], today: date, zone: str) -> _Parsed:
     return _Parsed(Execute(request=request, test=bool(args["punchh_test"])), activity_id)
 
 
-def to_request(body: Any, today: date, *, zone: str = "UTC") -> DistributionRequest:
+def to_request(body: Any) -> DistributionRequest:
     """The DistributionRequest of one execute call (see `parse_execute`)."""
-    return parse_execute(body, today, zone=zone).request
+    return parse_execute(body).request
 
 
 def parse_lifecycle(body: Any) -> Lifecycle:

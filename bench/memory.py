@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -50,13 +49,11 @@ def _text(value: Any) -> str:
 
 
 def _braze_request(campaign: str, send_key: str) -> DistributionRequest:
-    today = datetime.now(UTC).date()
-    return braze_adapter.parse(braze_body(campaign, send_key, "u-1"), today).request
+    return braze_adapter.parse(braze_body(campaign, send_key, "u-1")).request
 
 
 def _sfmc_request(run: SfmcRun, contact: int) -> DistributionRequest:
-    today = datetime.now(UTC).date()
-    return sfmc_adapter.parse_execute(run.payload(contact), today).request
+    return sfmc_adapter.parse_execute(run.payload(contact)).request
 
 
 def measure(

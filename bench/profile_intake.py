@@ -126,7 +126,6 @@ def components(n: int, redis_url: str) -> dict[str, float]:
     """CPU µs of each piece of the intake path, measured alone."""
     import hmac
     import uuid as uuid_mod
-    from datetime import UTC, datetime
 
     import jwt
     import redis as redis_mod
@@ -143,15 +142,14 @@ def components(n: int, redis_url: str) -> dict[str, float]:
     campaign, send_key = braze_send()
     body = json.dumps(braze_body(campaign, send_key, "u-1")).encode()
     data = json.loads(body)
-    today = datetime.now(UTC).date()
     run = SfmcRun.new("components")
     claims = run.payload(1)
     token = sign(claims).decode()
     braze_schema = braze_adapter.BrazeWebhookSchema()
     exec_schema = sfmc_adapter.ExecuteSchema()
     in_schema = sfmc_adapter.InArgumentsSchema()
-    braze_req = braze_adapter.parse(data, today).request
-    sfmc_req = sfmc_adapter.parse_execute(claims, today).request
+    braze_req = braze_adapter.parse(data).request
+    sfmc_req = sfmc_adapter.parse_execute(claims).request
     services.ledger.intake(braze_req)
     services.ledger.intake(sfmc_req)
     tokens = iter(range(10**9))
@@ -160,7 +158,7 @@ def components(n: int, redis_url: str) -> dict[str, float]:
         token_n = next(tokens)
         services.ledger.intake(
             sfmc_adapter.parse_execute(
-                {**claims, "definitionInstanceId": f"c-{token_n}"}, today
+                {**claims, "definitionInstanceId": f"c-{token_n}"}
             ).request
         )
 
@@ -181,7 +179,7 @@ def components(n: int, redis_url: str) -> dict[str, float]:
         "braze: json parse (connector.http.parse_json)": cpu_us(lambda: parse_json(body), n),
         "braze: a BrazeWebhookSchema() construction": cpu_us(braze_adapter.BrazeWebhookSchema, n),
         "braze: schema.load on a reused schema": cpu_us(lambda: braze_schema.load(data), n),
-        "braze: adapters.braze.parse (whole)": cpu_us(lambda: braze_adapter.parse(data, today), n),
+        "braze: adapters.braze.parse (whole)": cpu_us(lambda: braze_adapter.parse(data), n),
         "sfmc: connector.sfmc_jwt.verify": cpu_us(
             lambda: verify(token, (SFMC_SECRET,)), n
         ),
@@ -199,7 +197,7 @@ def components(n: int, redis_url: str) -> dict[str, float]:
             n,
         ),
         "sfmc: adapters.sfmc.parse_execute (whole)": cpu_us(
-            lambda: sfmc_adapter.parse_execute(claims, today), n
+            lambda: sfmc_adapter.parse_execute(claims), n
         ),
         "redis: Ledger.intake, duplicate (braze)": cpu_us(
             lambda: services.ledger.intake(braze_req), n

@@ -8,7 +8,6 @@ from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import braze
-from adapters.common import today_in
 from connector.auth import require_bearer
 from connector.errors import ApiError, error_body
 from connector.http import field_errors, is_json, json_response, parse_json
@@ -48,7 +47,7 @@ def braze_webhook() -> Response | tuple[Response, int]:
         what="BRAZE_WEBHOOK_TOKEN",
     )
     try:
-        call = braze.parse(_body(), today_in(svc.settings.timezone))
+        call = braze.parse(_body())
     except ValidationError as exc:
         raise field_errors(exc) from exc
     req = call.request

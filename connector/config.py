@@ -47,8 +47,10 @@ class Settings:
     commit_lock_seconds: int = 120
     list_cache_seconds: int = 60
     retention_days: int = 7
-    fanout_limit: int = 3
+    fanout_limit: int = 1
     fanout_window_seconds: int = 3600
+    send_gap_seconds: int = 1800
+    send_repeat_hold_seconds: int = 43200
     send_key_timezone: str = "UTC"
     max_body_bytes: int = 64 * 1024
     queue_name: str = "punchh"
@@ -66,7 +68,7 @@ class Settings:
 
     @property
     def timezone(self) -> ZoneInfo:
-        """The zone that names a calendar-day send key."""
+        """The zone in which a followed send's key names the moment it began."""
         return ZoneInfo(self.send_key_timezone)
 
     @classmethod
@@ -132,6 +134,10 @@ class Settings:
             fanout_window_seconds=number(
                 "FANOUT_WINDOW_SECONDS", defaults["fanout_window_seconds"], int
             ),
+            send_gap_seconds=number("SEND_GAP_SECONDS", defaults["send_gap_seconds"], int),
+            send_repeat_hold_seconds=number(
+                "SEND_REPEAT_HOLD_SECONDS", defaults["send_repeat_hold_seconds"], int
+            ),
             send_key_timezone=env.get("SEND_KEY_TIMEZONE", "").strip() or "UTC",
             max_body_bytes=number("MAX_BODY_BYTES", defaults["max_body_bytes"], int),
             queue_name=env.get("QUEUE_NAME", "").strip() or "punchh",
@@ -156,6 +162,14 @@ class Settings:
             problems.append("COMMIT_MAX_ATTEMPTS must be at least 1")
         if settings.fanout_limit < 1:
             problems.append("FANOUT_LIMIT must be at least 1")
+        if settings.send_gap_seconds < 1:
+            problems.append("SEND_GAP_SECONDS must be at least 1")
+        if 0 < settings.send_repeat_hold_seconds < settings.send_gap_seconds:
+            # A send that is still open is never repeated, so a hold shorter than the gap
+            # could never act: a setting that means nothing is a mistake worth naming.
+            problems.append(
+                "SEND_REPEAT_HOLD_SECONDS must be 0 (off) or at least SEND_GAP_SECONDS"
+            )
         try:
             settings.timezone  # noqa: B018 - validates the zone name once, at start-up
         except (ZoneInfoNotFoundError, ValueError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from connector.config import Settings
 from connector.jobs import enqueue_alert, enqueue_commit
 from connector.models import DistributionRequest, IntakeResult, State
 from connector.services import Services
@@ -20,25 +21,7 @@ def submit(services: Services, req: DistributionRequest) -> IntakeResult:
             # A crash right here leaves a queued record with no job; the sweeper re-queues it.
             enqueue_commit(services.queue, services.ledger, result.distribution_id)
         elif result.state == State.HELD:
-            services.ledger.record_event(
-                result.distribution_id,
-                {
-                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "to": State.HELD.value,
-                    "by": "fan-out guard",
-                    "note": (
-                        f"more than {services.settings.fanout_limit} sends of "
-                        f"{req.source}:{req.campaign_ref} within "
-                        f"{services.settings.fanout_window_seconds}s: held for an operator"
-                    ),
-                },
-            )
-            services.ledger.set_fields(
-                result.distribution_id,
-                {"last_error": "held by the fan-out guard: too many distinct send keys"},
-            )
-            if services.settings.alert_webhook_url:
-                enqueue_alert(services.queue, result.distribution_id, State.HELD.value)
+            _hold(services, req, result)
         log.info(
             "distribution created",
             extra={
@@ -54,3 +37,39 @@ def submit(services: Services, req: DistributionRequest) -> IntakeResult:
             extra={"distribution_id": result.distribution_id, "source": req.source},
         )
     return result
+
+
+def held_reason(settings: Settings, req: DistributionRequest, held_because: str) -> str:
+    """Why the intake held a new send, in words an operator can act on."""
+    if held_because.startswith("repeat "):
+        _, last_seen, previous = held_because.split(" ", 2)
+        quiet = max(time.time() - float(last_seen), 0.0)
+        return (
+            f"a new send of {req.source}:{req.campaign_ref} began {quiet / 60:.0f} min after "
+            f"its previous send ({previous}) went quiet, within SEND_REPEAT_HOLD_SECONDS="
+            f"{settings.send_repeat_hold_seconds}: a late retry wave of that send looks the "
+            "same. Cancel it if it is a retry; release it if it is really a new run (several "
+            "runs a day need a run key: docs/braze.md, docs/sfmc.md)"
+        )
+    return (
+        f"held by the fan-out guard: more than {settings.fanout_limit} distinct send keys of "
+        f"{req.source}:{req.campaign_ref} within {settings.fanout_window_seconds}s (a per-guest "
+        "key?); further new keys of it are counted here. Release it if it is a real new run"
+    )
+
+
+def _hold(services: Services, req: DistributionRequest, result: IntakeResult) -> None:
+    """Tell the operator why a new send waits for them, on the record and by alert."""
+    reason = held_reason(services.settings, req, result.held_because)
+    services.ledger.record_event(
+        result.distribution_id,
+        {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "to": State.HELD.value,
+            "by": "repeat hold" if result.held_because.startswith("repeat ") else "fan-out guard",
+            "note": reason[:200],
+        },
+    )
+    services.ledger.set_fields(result.distribution_id, {"last_error": reason[:500]})
+    if services.settings.alert_webhook_url:
+        enqueue_alert(services.queue, result.distribution_id, State.HELD.value)

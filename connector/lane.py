@@ -30,7 +30,6 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from adapters import braze as braze_adapter
 from adapters import sfmc as sfmc_adapter
-from adapters.common import today_in
 from connector import request_log
 from connector.auth import bearer_token, token_matches
 from connector.braze import intake_answer
@@ -97,7 +96,7 @@ class IntakeLane:
         if body is None:
             return self.app(environ, start_response)
         try:
-            call = braze_adapter.parse(parse_json(body), today_in(settings.timezone))
+            call = braze_adapter.parse(parse_json(body))
         except (ApiError, ValidationError):
             return self.app(environ, start_response)
         if call.test_send:
@@ -116,9 +115,7 @@ class IntakeLane:
                 settings.sfmc_jwt_secrets,
                 allow_plain_json=settings.sfmc_allow_plain_json,
             )
-            parsed = sfmc_adapter.parse_execute(
-                claims, today_in(settings.timezone), zone=settings.send_key_timezone
-            )
+            parsed = sfmc_adapter.parse_execute(claims)
         except (ApiError, ValidationError):
             return self.app(environ, start_response)
         if parsed.test:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, tzinfo
 from typing import Any, cast
 
 import redis
@@ -29,57 +30,128 @@ TRACE_PREFIX = "t_"
 #: Events kept per distribution (state changes and admin actions).
 MAX_EVENTS = 50
 
-# Intake, in two scripts sharing their KEYS and ARGV layout. KEYS: record, replay token (''
-# when none), metrics, then for a creation index, fan-out set, active set. ARGV: now,
-# segment, redeemable, replay ttl, source, then for a creation fan-out limit (0 = no guard),
-# fan-out window, send key, distribution id, and the new record's field/value pairs.
+# Intake, in two scripts sharing their KEYS and ARGV layout.
+# KEYS: record ('' when the request follows its send: the script finds the record through the
+# campaign's open send), replay token ('' when none), metrics, open send; then, for a creation,
+# index, fan-out set, active set, fan-out fold.
+# ARGV: now, segment, redeemable, replay ttl, source, send gap, open-send ttl, record key
+# prefix, distribution id (for a followed send: the id a new send would get, '' when only
+# counting); then, for a creation, fan-out limit (0 = no guard), fan-out window, send key,
+# repeat hold (0 = off), and the new record's field/value pairs.
+def _locate(when_closed: str) -> str:
+    """Lua finding the record: the request's own, or its campaign's open send."""
+    return f"""
+local now = tonumber(ARGV[1])
+local id, rk = ARGV[9], KEYS[1]
+if rk == '' then
+  local open = redis.call('HMGET', KEYS[4], 'id', 'last')
+  if open[1] and now - tonumber(open[2]) <= tonumber(ARGV[6]) then
+    id = open[1]
+  else
+    {when_closed}
+  end
+  rk = ARGV[8] .. id
+end
+"""
+
+
 _REPLAY = """
 if KEYS[2] ~= '' then
   if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', tonumber(ARGV[4])) then
-    local st = redis.call('HGET', KEYS[1], 'state')
+    local st = redis.call('HGET', rk, 'state')
     redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':replay', 1)
-    return {'replay', st or '', '0'}
+    return {'replay', st or '', '0', id}
   end
 end
 """
-_EXISTING = """
+# Counting keeps the campaign's open send pointing at the send it counted on, so a request
+# with no key of its own (a blank run id) lands on it, and the send stays open while it runs.
+_KEEP_OPEN = """
+redis.call('HSET', KEYS[4], 'id', id, 'last', ARGV[1])
+redis.call('EXPIRE', KEYS[4], tonumber(ARGV[7]))
+"""
+_EXISTING = (
+    """
 if cur[1] then
   if cur[2] ~= ARGV[2] or cur[3] ~= ARGV[3] then
-    redis.call('HINCRBY', KEYS[1], 'conflicts', 1)
+    redis.call('HINCRBY', rk, 'conflicts', 1)
     redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':conflict', 1)
-    return {'conflict', cur[1], '0', cur[2], cur[3]}
+    return {'conflict', cur[1], '0', id, cur[2], cur[3]}
   end
-  local n = redis.call('HINCRBY', KEYS[1], 'recipients', 1)
+  local n = redis.call('HINCRBY', rk, 'recipients', 1)
+"""
+    + _KEEP_OPEN
+    + """
   redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':counted', 1)
-  return {'counted', cur[1], tostring(n)}
+  return {'counted', cur[1], tostring(n), id}
 end
 """
-_READ_CURRENT = "local cur = redis.call('HMGET', KEYS[1], 'state', 'segment', 'redeemable')\n"
+)
+_READ_CURRENT = "local cur = redis.call('HMGET', rk, 'state', 'segment', 'redeemable')\n"
 # Every recipient after the first of a send: a few short arguments, one round trip.
-_COUNT_LUA = _READ_CURRENT + "if not cur[1] then return {'missing'} end\n" + _REPLAY + _EXISTING
+_COUNT_LUA = (
+    _locate("return {'missing'}")
+    + _READ_CURRENT
+    + "if not cur[1] then return {'missing'} end\n"
+    + _REPLAY
+    + _EXISTING
+)
 # The first recipient (or two racing first ones): create the record, or count if it exists.
+# A send is held, not queued, when its campaign ref already had more distinct sends than the
+# fan-out limit within the window (further ones are folded into that held send, so per-guest
+# keys make one record, not one per guest), or when it follows its send and begins less than
+# the repeat hold after the campaign's previous send went quiet (a late retry wave looks
+# exactly like that).
 _INTAKE_LUA = (
-    _REPLAY
+    _locate("id = ARGV[9]")
+    + _REPLAY
     + _READ_CURRENT
     + _EXISTING
     + """
-local now = tonumber(ARGV[1])
-local state = 'queued'
-local limit = tonumber(ARGV[6])
+local state, why = 'queued', ''
+local limit = tonumber(ARGV[10])
 if limit > 0 then
-  local window = tonumber(ARGV[7])
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - window)
-  redis.call('ZADD', KEYS[5], 'NX', now, ARGV[8])
-  redis.call('EXPIRE', KEYS[5], window)
-  if redis.call('ZCARD', KEYS[5]) > limit then state = 'held' end
+  local window = tonumber(ARGV[11])
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - window)
+  local added = redis.call('ZADD', KEYS[6], 'NX', now, ARGV[12])
+  redis.call('EXPIRE', KEYS[6], window)
+  if redis.call('ZCARD', KEYS[6]) > limit then
+    local fold = redis.call('GET', KEYS[8])
+    if fold then
+      local frk = ARGV[8] .. fold
+      local f = redis.call('HMGET', frk, 'state', 'segment', 'redeemable')
+      if f[1] == 'held' and f[2] == ARGV[2] and f[3] == ARGV[3] then
+        if added == 1 then redis.call('HINCRBY', frk, 'folded_sends', 1) end
+        local n = redis.call('HINCRBY', frk, 'recipients', 1)
+        id = fold
+"""
+    + _KEEP_OPEN
+    + """
+        redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':counted', 1)
+        return {'counted', 'held', tostring(n), fold}
+      end
+    end
+    state, why = 'held', 'fanout'
+    redis.call('SET', KEYS[8], id, 'EX', window)
+  end
+end
+local hold = tonumber(ARGV[13])
+if state == 'queued' and KEYS[1] == '' and hold > 0 then
+  local prev = redis.call('HMGET', KEYS[4], 'id', 'last')
+  if prev[1] and now - tonumber(prev[2]) < hold then
+    state, why = 'held', 'repeat ' .. prev[2] .. ' ' .. prev[1]
+  end
 end
 local fields = {'state', state, 'recipients', '1', 'created_at', ARGV[1], 'updated_at', ARGV[1]}
-for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('ZADD', KEYS[4], now, ARGV[9])
-if state == 'queued' then redis.call('ZADD', KEYS[6], now, ARGV[9]) end
+for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', rk, unpack(fields))
+redis.call('ZADD', KEYS[5], now, id)
+if state == 'queued' then redis.call('ZADD', KEYS[7], now, id) end
+"""
+    + _KEEP_OPEN
+    + """
 redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':created', 1)
-return {'created', state, '1'}
+return {'created', state, '1', id, why}
 """
 )
 
@@ -171,6 +243,7 @@ class Distribution:
             "start_time": f.get("start_time") or None,
             "recipients": self.int_field("recipients"),
             "conflicts": self.int_field("conflicts"),
+            "folded_sends": self.int_field("folded_sends"),
             "attempts": self.int_field("attempts"),
             "last_error": f.get("last_error") or None,
             "campaign_id": int(campaign_id) if campaign_id else None,
@@ -230,6 +303,9 @@ class Ledger:
         fanout_limit: int = 3,
         fanout_window_seconds: int = 3600,
         replay_seconds: int = 900,
+        send_gap_seconds: int = 1800,
+        repeat_hold_seconds: int = 43200,
+        zone: tzinfo = UTC,
     ) -> None:
         self.redis = client
         self.prefix = prefix
@@ -237,6 +313,11 @@ class Ledger:
         self.fanout_limit = fanout_limit
         self.fanout_window_seconds = fanout_window_seconds
         self.replay_seconds = replay_seconds
+        self.send_gap_seconds = send_gap_seconds
+        self.repeat_hold_seconds = repeat_hold_seconds
+        self.zone = zone
+        #: The open-send pointer outlives the send by the repeat hold, which it measures from.
+        self.open_send_ttl = max(send_gap_seconds, repeat_hold_seconds) + 60
         self.index_key = f"{prefix}idx"
         self.active_key = f"{prefix}active"
         self.metrics_key = f"{prefix}m"
@@ -257,6 +338,16 @@ class Ledger:
         """The capped list of one distribution's events."""
         return f"{self.prefix}ev:{distribution_id}"
 
+    def open_send_key(self, req: DistributionRequest) -> str:
+        """The campaign ref's open send: which distribution it is, and when it was last seen."""
+        return f"{self.prefix}os:{req.source}:{req.campaign_ref}"
+
+    def send_label(self, now: float) -> str:
+        """The send key of a send followed by continuity: when it began, in the send-key zone."""
+        local = datetime.fromtimestamp(now, self.zone)
+        offset = local.strftime("%z")
+        return "run-" + local.strftime("%Y%m%dT%H%M%S") + ("Z" if offset == "+0000" else offset)
+
     def lock_key(self, distribution_id: str) -> str:
         """The per-distribution worker lock."""
         return f"{self.prefix}lk:{distribution_id}"
@@ -264,43 +355,66 @@ class Ledger:
     # --- intake ---------------------------------------------------------------------------
     def intake(self, req: DistributionRequest, *, now: float | None = None) -> IntakeResult:
         """Count one more recipient, or create the record: atomic, and one round trip for
-        every request but the first of a send (which takes a second, carrying the record)."""
+        every request but the first of a send (which takes a second, carrying the record).
+
+        A request with a send key lands on that key's record. One without follows its send:
+        it is counted on the campaign's open send (one seen within the send gap), or opens a
+        new send named after the moment it began (docs/send-identity.md).
+        """
         now = time.time() if now is None else now
-        dist_id = req.distribution_id
+        follow = req.follows_send
         keys = [
-            self.record_key(dist_id),
+            "" if follow else self.record_key(req.distribution_id),
             # replay_seconds 0 turns retry recognition off (SFMC_DEDUPE_SECONDS=0).
             f"{self.prefix}rp:{req.replay_token}" if req.replay_token and self.replay_seconds
             else "",
             self.metrics_key,
+            self.open_send_key(req),
         ]
         args: list[str | int] = [
-            repr(now), req.segment, req.redeemable, self.replay_seconds, req.source
+            repr(now),
+            req.segment,
+            req.redeemable,
+            self.replay_seconds,
+            req.source,
+            self.send_gap_seconds,
+            self.open_send_ttl,
+            f"{self.prefix}d:",
+            "" if follow else req.distribution_id,
         ]
         reply = cast(list[Any], self._run(self._count, keys, args))
         if _text(reply[0]) == "missing":
+            new = req
+            if follow:
+                key = self.send_label(now)
+                name = f"{req.campaign_name} ({key})" if req.campaign_name else None
+                new = replace(req, send_key=key, campaign_name=name)
+                args[8] = new.distribution_id
             keys += [
                 self.index_key,
                 f"{self.prefix}fo:{req.source}:{req.campaign_ref}",
                 self.active_key,
+                f"{self.prefix}fold:{req.source}:{req.campaign_ref}",
             ]
             guarded = req.source in GUARDED_SOURCES
             args += [
                 self.fanout_limit if guarded else 0,
                 self.fanout_window_seconds,
-                req.send_key,
-                dist_id,
-                *_record_fields(req),
+                new.send_key,
+                self.repeat_hold_seconds,
+                *_record_fields(new),
             ]
             reply = cast(list[Any], self._run(self._intake, keys, args))
         parts = [_text(p) for p in reply]
+        outcome = parts[0]
         return IntakeResult(
-            distribution_id=dist_id,
-            outcome=parts[0],
+            distribution_id=parts[3],
+            outcome=outcome,
             state=parts[1],
             recipients=int(parts[2]),
-            existing_segment=parts[3] if len(parts) > 3 else None,
-            existing_redeemable=parts[4] if len(parts) > 4 else None,
+            existing_segment=parts[4] if outcome == "conflict" else None,
+            existing_redeemable=parts[5] if outcome == "conflict" else None,
+            held_because=parts[4] if outcome == "created" else "",
         )
 
     def _run(self, script: Script, keys: list[str], args: list[str | int]) -> Any:

@@ -10,6 +10,13 @@ from enum import StrEnum
 MAX_PART_LENGTH = 200
 
 
+#: Stands for the send key of a request that follows its send (shown by test sends).
+OPEN_SEND = "<open send>"
+
+#: The key rule of a send recognised by its continuity rather than by a key it carries.
+GAP_RULE = "gap"
+
+
 class State(StrEnum):
     """Where a distribution is in its life."""
 
@@ -53,9 +60,23 @@ class DistributionRequest:
     trace: dict[str, str] = field(default_factory=dict)
 
     @property
+    def follows_send(self) -> bool:
+        """No run key: the ledger recognises the send by its continuity (docs/send-identity.md)."""
+        return not self.send_key
+
+    @property
+    def id_prefix(self) -> str:
+        """What every distribution of this campaign ref starts with."""
+        return f"{self.source}:{self.campaign_ref}:"
+
+    @property
     def distribution_id(self) -> str:
-        """Deterministic id: every recipient of one send maps to the same record."""
-        return f"{self.source}:{self.campaign_ref}:{self.send_key}"
+        """Deterministic id: every recipient of one send maps to the same record.
+
+        A request that follows its send has no id of its own until the ledger places it on
+        the campaign's open send (or opens one); this names that rule instead.
+        """
+        return self.id_prefix + (self.send_key or OPEN_SEND)
 
 
 @dataclass(frozen=True)
@@ -68,6 +89,8 @@ class IntakeResult:
     recipients: int = 0
     existing_segment: str | None = None
     existing_redeemable: str | None = None
+    #: Why a created send is held: "fanout", or "repeat <last seen> <previous send's id>".
+    held_because: str = ""
 
     @property
     def conflict(self) -> bool:

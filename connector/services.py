@@ -83,6 +83,9 @@ class Services:
             fanout_limit=settings.fanout_limit,
             fanout_window_seconds=settings.fanout_window_seconds,
             replay_seconds=settings.sfmc_dedupe_seconds,
+            send_gap_seconds=settings.send_gap_seconds,
+            repeat_hold_seconds=settings.send_repeat_hold_seconds,
+            zone=settings.timezone,
         )
         return cls(settings, conn, ledger, Queue(settings.queue_name, connection=conn))
 

@@ -17,7 +17,6 @@ from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import sfmc as adapter
-from adapters.common import today_in
 from connector.api import punchh_list
 from connector.errors import ApiError
 from connector.http import field_errors, json_body, json_response
@@ -310,13 +309,10 @@ def resolve_or_refuse(segment: str, redeemable: str, *, status: int) -> Resoluti
 @bp.post("/execute")
 def execute() -> Response:
     """One contact reached the activity: count it into its run's distribution."""
-    settings = services().settings
     g.source = adapter.SOURCE  # for the access log and the refusal counters
     claims = signed_body()
     try:
-        parsed = adapter.parse_execute(
-            claims, today_in(settings.timezone), zone=settings.send_key_timezone
-        )
+        parsed = adapter.parse_execute(claims)
     except ValidationError as exc:
         error = field_errors(exc)
         # Field names only: the values may be contact data bound by the marketer.

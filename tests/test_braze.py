@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import httpx
 import pytest
 import redis
@@ -61,23 +59,54 @@ def test_form_encoded_body_works(client: FlaskClient, services: Services) -> Non
     assert reply.json["distribution_id"] == "braze:cmp-123:disp-1"
 
 
-def test_canvas_step_ref_and_day_bucket(client: FlaskClient, services: Services) -> None:
+def test_canvas_step_without_a_key_follows_its_send(
+    client: FlaskClient, services: Services
+) -> None:
     body = {
         "punchh_segment": "VIP Guests",
         "punchh_redeemable": "Free Dessert",
         "canvas_id": "cnv-9",
         "canvas_name": "Onboarding",
         "campaign_id": "step-2",
-        "send_key": "bucket-2026-11-25",
     }
+    first = hook(client, body)
+    assert first.status_code == 202
+    dist_id = first.json["distribution_id"]
+    assert dist_id.startswith("braze:cnv-9:step-2:run-")
+    dist = services.ledger.get(dist_id)
+    assert dist is not None and dist.fields["key_rule"] == "gap"
+    assert dist.fields["campaign_name"] == f"Braze: Onboarding ({dist.fields['send_key']})"
+    # The old documented template (a calendar day per request) follows the same send.
+    dated = hook(client, {**body, "send_key": "2026-11-25"})
+    assert dated.json == {"distribution_id": dist_id, "state": "queued"}
+    assert services.ledger.get(dist_id).int_field("recipients") == 2  # type: ignore[union-attr]
+    assert len(services.queue.get_job_ids()) == 1
+
+
+def test_dispatch_id_as_send_key_in_a_canvas_is_refused(
+    client: FlaskClient, rdb: redis.Redis
+) -> None:
+    body = {**BODY, "canvas_id": "cnv-9", "send_key": "d-77", "dispatch_id": "d-77"}
     reply = hook(client, body)
-    assert reply.json["distribution_id"] == "braze:cnv-9:step-2:bucket-2026-11-25"
-    no_key = {k: v for k, v in body.items() if k != "send_key"}
-    reply = hook(client, no_key)
+    assert reply.status_code == 400
+    message = reply.json["error"]["message"]
+    assert "send_key" in message and "inside a Canvas" in message
+    assert rdb.keys("pc:d:*") == []
+    # Outside a Canvas the same pair is the exact key of a scheduled campaign's send.
+    assert hook(client, {**BODY, "send_key": "d-77", "dispatch_id": "d-77"}).status_code == 202
+
+
+def test_empty_optional_ids_are_absent_not_a_test_send(
+    client: FlaskClient, services: Services
+) -> None:
+    # A plain campaign whose template also carries the Canvas tag: Braze renders it as "".
+    reply = hook(client, {**BODY, "canvas_id": "", "canvas_name": " ", "send_key": ""})
     assert reply.status_code == 202
-    dist = services.ledger.get(reply.json["distribution_id"])
-    assert dist is not None and dist.fields["key_rule"] == "day"
-    assert dist.fields["send_key"] == reply.json["distribution_id"].rsplit(":", 1)[1]
+    assert reply.json["distribution_id"].startswith("braze:cmp-123:run-")
+    assert len(services.queue.get_job_ids()) == 1
+    both_empty = hook(client, {**BODY, "campaign_id": "", "canvas_id": ""})
+    assert both_empty.status_code == 400
+    assert "campaign_id" in both_empty.json["error"]["message"]
 
 
 def test_conflicting_send_is_409(client: FlaskClient, services: Services) -> None:
@@ -97,7 +126,7 @@ def test_conflicting_send_is_409(client: FlaskClient, services: Services) -> Non
             "send_key": "dispatch_id_for_unsent_campaign",
         },
         {"send_key": "{{campaign.${dispatch_id}}}"},
-        {"campaign_id": ""},
+        {"canvas_id": "{{canvas.${api_id}}}"},
     ],
 )
 def test_test_sends_validate_and_commit_nothing(
@@ -112,7 +141,8 @@ def test_test_sends_validate_and_commit_nothing(
 
 
 def test_test_send_reports_unknown_names(client: FlaskClient, rdb: redis.Redis) -> None:
-    body = {**BODY, "send_key": "", "punchh_redeemable": "Free Cofee"}
+    body = {**BODY, "send_key": "dispatch_id_for_unsent_campaign"}
+    body["punchh_redeemable"] = "Free Cofee"
     reply = hook(client, body)
     assert reply.status_code == 200
     assert reply.json["valid"] is False
@@ -152,7 +182,7 @@ def test_wrong_content_type_and_oversize(client: FlaskClient, rdb: redis.Redis) 
 
 
 def test_guest_fields_never_reach_the_request() -> None:
-    call = braze.parse({**BODY, "attributes": {"phone": "555"}}, date(2026, 11, 26))
+    call = braze.parse({**BODY, "attributes": {"phone": "555"}})
     text = repr(call.request)
     for guest in ("guest-777", "guest777@example.com", "555"):
         assert guest not in text
@@ -167,7 +197,7 @@ def test_guest_fields_never_reach_the_request() -> None:
 )
 def test_adapter_either_maps_or_names_the_problem(body: dict) -> None:  # type: ignore[type-arg]
     try:
-        call = braze.parse(body, date(2026, 11, 26))
+        call = braze.parse(body)
     except ValidationError as exc:
         assert exc.messages
         return

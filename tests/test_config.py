@@ -22,7 +22,8 @@ def test_reads_required_values_and_defaults() -> None:
     assert s.punchh_user_agent == DEFAULT_USER_AGENT
     assert s.punchh_user_agent.split("/")[1] == "Connector"
     assert s.retention_seconds == 7 * 86400
-    assert s.fanout_limit == 3 and s.fanout_window_seconds == 3600
+    assert s.fanout_limit == 1 and s.fanout_window_seconds == 3600
+    assert s.send_gap_seconds == 1800 and s.send_repeat_hold_seconds == 43200
 
 
 def test_missing_values_are_all_named() -> None:
@@ -43,6 +44,8 @@ def test_missing_values_are_all_named() -> None:
         ("REDIS_URL", "localhost:6379", "REDIS_URL must be a redis://"),
         ("PUNCHH_BASE_URL", "punchh.com", "PUNCHH_BASE_URL must start with https://"),
         ("SEND_KEY_TIMEZONE", "Mars/Olympus", "is not a known zone"),
+        ("SEND_GAP_SECONDS", "0", "SEND_GAP_SECONDS must be at least 1"),
+        ("SEND_REPEAT_HOLD_SECONDS", "60", "must be 0 \\(off\\) or at least SEND_GAP_SECONDS"),
     ],
 )
 def test_malformed_values_are_refused(name: str, value: str, expected: str) -> None:

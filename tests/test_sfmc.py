@@ -7,7 +7,6 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
 from typing import Any
 
 import jwt
@@ -431,14 +430,14 @@ def test_a_draft_from_a_never_saved_journey_is_adopted_on_save(
 
 
 def test_execute_answers_200_with_out_arguments(client: FlaskClient, services: Services) -> None:
-    today = datetime.now(UTC).date().isoformat()  # the test env's SEND_KEY_TIMEZONE is UTC
     reply = execute(client)
     assert reply.status_code == 200
-    dist_id = f"sfmc:{JOURNEY}:{ACTIVITY}:{today}"
+    dist_id = reply.json["punchh_distribution_id"]
+    assert dist_id.startswith(f"sfmc:{JOURNEY}:{ACTIVITY}:run-")
     assert reply.json == {"punchh_distribution_id": dist_id, "punchh_status": "accepted"}
     dist = services.ledger.get(dist_id)
     assert dist is not None
-    assert dist.fields["key_rule"] == "day:UTC"
+    assert dist.fields["key_rule"] == "gap"
     again = execute(client)
     assert again.json == {"punchh_distribution_id": dist_id, "punchh_status": "counted"}
     assert services.ledger.get(dist_id).int_field("recipients") == 2  # type: ignore[union-attr]
@@ -529,15 +528,29 @@ def test_conflict_is_200_so_the_contact_stays(client: FlaskClient, services: Ser
 
 
 def test_per_contact_run_ids_are_held_by_the_fanout_guard(
-    client: FlaskClient, services: Services
+    client: FlaskClient, services: Services, rdb: redis.Redis
 ) -> None:
-    statuses = [
-        execute(client, extra_args={"run_id": f"contact-{n}"}).json["punchh_status"]
-        for n in range(6)
-    ]
-    assert statuses[:3] == ["accepted"] * 3
-    assert statuses[3:] == ["held"] * 3
-    assert len(services.queue.get_job_ids()) == 3
+    replies = [execute(client, extra_args={"run_id": f"contact-{n}"}).json for n in range(6)]
+    statuses = [r["punchh_status"] for r in replies]
+    assert statuses[0] == "accepted"
+    assert statuses[1:] == ["held"] * 5
+    assert len(services.queue.get_job_ids()) == 1
+    # Every per-contact key after the first is folded into one held send, not one each.
+    held = {r["punchh_distribution_id"] for r in replies[1:]}
+    assert held == {f"sfmc:{JOURNEY}:{ACTIVITY}:contact-1"}
+    dist = services.ledger.get(held.pop())
+    assert dist is not None
+    assert dist.int_field("recipients") == 5 and dist.int_field("folded_sends") == 4
+    assert len(rdb.keys("pc:d:*")) == 2
+
+
+def test_blank_run_id_is_counted_on_the_open_run(client: FlaskClient, services: Services) -> None:
+    run = execute(client, extra_args={"run_id": "RUN-42"}).json["punchh_distribution_id"]
+    for blank in ("", "   "):
+        reply = execute(client, extra_args={"run_id": blank})
+        assert reply.json == {"punchh_distribution_id": run, "punchh_status": "counted"}
+    assert services.ledger.get(run).int_field("recipients") == 3  # type: ignore[union-attr]
+    assert len(services.queue.get_job_ids()) == 1
 
 
 def test_punchh_test_is_validation_only(
@@ -571,10 +584,10 @@ def test_adapter_merges_in_arguments_and_drops_guest_fields() -> None:
         extra_args={"emailAddress": "g@example.com"},
     )
     body["inArguments"].append({"punchh_redeemable": "Free Dessert", "run_id": ""})
-    req = adapter.to_request(body, date(2026, 3, 4), zone="America/New_York")
+    req = adapter.to_request(body)
     assert req.redeemable == "Free Dessert"  # later objects win
-    assert req.send_key == "2026-03-04"
-    assert req.key_rule == "day:America/New_York"
+    assert req.send_key == "" and req.follows_send
+    assert req.key_rule == "gap"
     assert req.campaign_ref == f"{JOURNEY}:{ACTIVITY}"
     expected = hashlib.sha256(f"{ACTIVITY}:i-1".encode()).hexdigest()[:32]
     assert req.replay_token == expected
@@ -583,4 +596,4 @@ def test_adapter_merges_in_arguments_and_drops_guest_fields() -> None:
 
 def test_adapter_refuses_a_non_object() -> None:
     with pytest.raises(ValidationError):
-        adapter.to_request([], date(2026, 1, 1))
+        adapter.to_request([])

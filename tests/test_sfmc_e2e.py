@@ -165,11 +165,18 @@ def test_a_run_of_1000_contacts_makes_one_campaign_and_stores_no_contact(
     assert made[0]["body"]["external_campaign_id"] == dist_id
     assert made[0]["campaign_id"] == dist["campaign_id"]
 
-    # A second run of the same activity is a second campaign.
+    # A second run of the same activity within the fan-out window waits for an operator;
+    # released, it is a second campaign.
     second = [contact_body(n, "spring-run-2") for n in range(40)]
     answers2 = send_all(web.url, second + second[:5])
     dist2_id = f"sfmc:{JOURNEY}:{ACTIVITY}:spring-run-2"
     assert {a["punchh_distribution_id"] for a in answers2} == {dist2_id}
+    shown = httpx.get(f"{web.url}/v1/distributions/{dist2_id}", headers=auth()).json()
+    assert shown["state"] == "held", shown
+    released = httpx.post(
+        f"{web.url}/v1/distributions/{dist2_id}/release", headers=auth()
+    )
+    assert released.status_code == 200, released.text
     assert wait_committed(web, dist2_id)["recipients"] == 40
     assert len(campaigns(sandbox)) == 2
 
