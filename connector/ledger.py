@@ -66,10 +66,21 @@ end
 """
 # Counting keeps the campaign's open send pointing at the send it counted on, so a request
 # with no key of its own (a blank run id) lands on it, and the send stays open while it runs.
-_KEEP_OPEN = """
-redis.call('HSET', KEYS[4], 'id', id, 'last', ARGV[1])
+# `live` is when a send that was not held was last seen: the repeat hold measures from it, so
+# a held late wave does not push the next real run into the hold as well. Both only move
+# forward: web processes' clocks differ a little, and one behind must not reopen the past.
+def _keep_open(state: str) -> str:
+    """Lua updating the open send after counting on (or creating) a send in `state`."""
+    return f"""
+local seen = redis.call('HMGET', KEYS[4], 'last', 'live')
+if now >= (tonumber(seen[1]) or 0) then redis.call('HSET', KEYS[4], 'id', id, 'last', ARGV[1]) end
+if {state} ~= 'held' and now > (tonumber(seen[2]) or 0) then
+  redis.call('HSET', KEYS[4], 'live', ARGV[1])
+end
 redis.call('EXPIRE', KEYS[4], tonumber(ARGV[7]))
 """
+
+
 _EXISTING = (
     """
 if cur[1] then
@@ -80,7 +91,7 @@ if cur[1] then
   end
   local n = redis.call('HINCRBY', rk, 'recipients', 1)
 """
-    + _KEEP_OPEN
+    + _keep_open("cur[1]")
     + """
   redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':counted', 1)
   return {'counted', cur[1], tostring(n), id}
@@ -125,7 +136,7 @@ if limit > 0 then
         local n = redis.call('HINCRBY', frk, 'recipients', 1)
         id = fold
 """
-    + _KEEP_OPEN
+    + _keep_open("'held'")
     + """
         redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':counted', 1)
         return {'counted', 'held', tostring(n), fold}
@@ -137,9 +148,9 @@ if limit > 0 then
 end
 local hold = tonumber(ARGV[13])
 if state == 'queued' and KEYS[1] == '' and hold > 0 then
-  local prev = redis.call('HMGET', KEYS[4], 'id', 'last')
-  if prev[1] and now - tonumber(prev[2]) < hold then
-    state, why = 'held', 'repeat ' .. prev[2] .. ' ' .. prev[1]
+  local prev = redis.call('HMGET', KEYS[4], 'live', 'id')
+  if prev[1] and now - tonumber(prev[1]) < hold then
+    state, why = 'held', 'repeat ' .. prev[1] .. ' ' .. prev[2]
   end
 end
 local fields = {'state', state, 'recipients', '1', 'created_at', ARGV[1], 'updated_at', ARGV[1]}
@@ -148,7 +159,7 @@ redis.call('HSET', rk, unpack(fields))
 redis.call('ZADD', KEYS[5], now, id)
 if state == 'queued' then redis.call('ZADD', KEYS[7], now, id) end
 """
-    + _KEEP_OPEN
+    + _keep_open("state")
     + """
 redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':created', 1)
 return {'created', state, '1', id, why}
