@@ -190,7 +190,7 @@ def _drive(stack: Stack, clock: FakeClock, day: date, next_day: date) -> None:
                 stack.braze("late", {"canvas_id": "cv-late", "campaign_id": "s1"})
                 stack.sfmc("late", "j-late", n)
         if hhmm == "09:00":
-            # 10:00–10:30: a daily step, and the send whose late wave comes at 14:00.
+            # 10:00-10:30: a daily step, and the send whose late wave comes at 14:00.
             for minute in ("10:00", "10:15", "10:30"):
                 at(day, minute)
                 for ref in ("daily", "late"):
@@ -212,7 +212,7 @@ def _drive(stack: Stack, clock: FakeClock, day: date, next_day: date) -> None:
             )
             stack.sfmc("midnight", "j-midnight", n)
 
-    # The daily step's next run, 10:00–10:30 the following day.
+    # The daily step's next run, 10:00-10:30 the following day.
     for minute in ("10:00", "10:15", "10:30"):
         at(next_day, minute)
         stack.braze("daily", {"canvas_id": "cv-daily", "campaign_id": "s1"})
