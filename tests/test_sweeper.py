@@ -58,3 +58,18 @@ def test_a_stale_committing_record_is_settled_as_unknown_not_reposted(
     assert dist is not None and dist.state == State.UNKNOWN
     assert campaigns(sandbox) == []
     assert [e.get("by") for e in services.ledger.events(dist_id)][-2:] == ["sweeper", "worker"]
+
+
+def test_a_job_popped_by_a_worker_that_died_is_not_taken_for_pending(
+    services: Services, sandbox: httpx.Client
+) -> None:
+    # A worker popped the job id off the queue, then lost Redis (a restart) before it could
+    # mark the job started: the job's hash still says "queued", but no queue holds it.
+    dist_id = services.ledger.intake(dist_request(), now=time.time() - 120).distribution_id
+    assert sweep(services) == 1
+    popped = services.redis.lpop(services.queue.key)
+    assert popped is not None
+    assert sweep(services) == 1  # re-queued, not left waiting for a job nobody will run
+    assert len(services.queue.get_job_ids()) == 1
+    Committer(services).run(dist_id)
+    assert len(campaigns(sandbox)) == 1

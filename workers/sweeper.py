@@ -53,7 +53,14 @@ def _job_pending(services: Services, job_id: str | None) -> bool:
         job = Job.fetch(job_id, connection=services.redis)
     except NoSuchJobError:
         return False
-    return job.get_status(refresh=False) in PENDING_JOB_STATES
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        # A worker that popped the id and then lost Redis (a restart, a kill) leaves the job
+        # saying "queued" in no queue: nobody would ever run it, so it is not pending.
+        return services.redis.lpos(services.queue.key, job_id) is not None
+    if status == JobStatus.SCHEDULED:
+        return services.redis.zscore(services.queue.scheduled_job_registry.key, job_id) is not None
+    return status in PENDING_JOB_STATES
 
 
 def _now_iso(now: float) -> str:
