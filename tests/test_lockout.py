@@ -127,9 +127,11 @@ def test_every_caller_leaves_a_refused_key_alone(
             assert punchh_calls(sandbox) == 2
             assert c.get("/v1/segments", headers=auth()).status_code == 503
             assert punchh_calls(sandbox) == 2
+        asked = len(sends) + len(pickers) + len(lists) + 6  # validate, check, send, retry, 2 lists
         summary.record(
             "Punchh: refused key, every caller (12 test sends, pickers, lists, validate)",
-            requests=22, faults=2, expected=0, created=0, lost=0,
+            requests=asked, faults=request_count(sandbox, "segments", 401), expected=0,
+            created=request_count(sandbox, "campaigns"), lost=0,
         )
     finally:
         web.stop()
@@ -198,6 +200,15 @@ def test_failed_lookups_are_remembered_briefly_by_the_web_tier(
     pickers = [client.get("/v1/segments?query=Lapsed", headers=auth()) for _ in range(3)]
     assert [r.status_code for r in pickers] == [502, 502, 502]
     assert request_count(sandbox, "segments") == 2  # one per distinct look-up, not per call
+
+    # A name Punchh does not have: the lists behind "not found" are cached, not asked again.
+    typo = {**TEST_SEND, "punchh_redeemable": "Free Cofee"}
+    first = client.post("/webhooks/braze", json=typo, headers=BRAZE).json
+    assert 'no Punchh redeemable is named "Free Cofee"' in str(first["problems"])
+    asked = request_count(sandbox, "redeemables")
+    for _ in range(5):
+        assert client.post("/webhooks/braze", json=typo, headers=BRAZE).json["valid"] is False
+    assert request_count(sandbox, "redeemables") == asked
 
     # The worker has its own backoff and budget: it does not inherit the web tier's memory.
     sandbox.delete("/_sandbox/faults").raise_for_status()
