@@ -31,6 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthW
 BRAZE = {"Authorization": "Bearer braze-token-1"}
 MARKETER = {"Authorization": f"Bearer {GOOD_TOKEN}"}
 OPERATOR = {**auth(), "X-Actor": "alice"}
+GAUGE = "punchh_connector_punchh_lockout_remaining_seconds"
 #: Braze renders these for test sends and previews: validation only, nothing committed.
 TEST_SEND = {
     "punchh_segment": "Lapsed 90 days",
@@ -182,6 +183,12 @@ def test_a_401_from_the_commit_locks_out_the_web_tier(
     reply = client.get("/v1/segments", headers=auth())  # the good key, but the IP is at risk
     assert reply.status_code == 503 and reply.json["error"]["code"] == "punchh_locked_out"
     assert punchh_calls(sandbox) == 1
+    metrics = client.get("/metrics", headers=auth()).get_data(as_text=True)
+    (line,) = [x for x in metrics.splitlines() if x.startswith(GAUGE)]
+    assert 590 < float(line.split()[-1]) <= 600
+    client.post("/v1/punchh/unlock", headers=OPERATOR)
+    metrics = client.get("/metrics", headers=auth()).get_data(as_text=True)
+    assert f"{GAUGE} 0" in metrics
 
 
 def test_failed_lookups_are_remembered_briefly_by_the_web_tier(
