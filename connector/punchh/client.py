@@ -49,6 +49,7 @@ class Guard(Protocol):
     def refused(self, exc: PunchhAuthError) -> None:
         """Punchh refused the key: hold every later request back."""
 
+
 #: Statuses after which Punchh provably created nothing.
 NOT_ACTED_STATUSES = frozenset({500, 502, 503})
 #: Statuses that a retry of the same request cannot fix.
