@@ -59,6 +59,7 @@ def mc() -> Iterator[SimMC]:
         yield sim
 
 
+@pytest.mark.slow
 def test_every_caller_leaves_a_refused_key_alone(
     env: dict[str, str], rdb: redis.Redis, sandbox: httpx.Client, mc: SimMC
 ) -> None:
