@@ -23,7 +23,7 @@ from tests import summary
 from tests.conftest import auth
 from tests.helpers import dist_request, fault, request_count
 from tests.procs import BIN, start_gunicorn, start_worker, wait_until
-from tests.sfmc_sim import GOOD_TOKEN, SimMC, lifecycle_claims, sign, start_mc
+from tests.sfmc_sim import GOOD_TOKEN, SimMC, execute_claims, lifecycle_claims, sign, start_mc
 from workers.commit import Committer
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -32,6 +32,7 @@ BRAZE = {"Authorization": "Bearer braze-token-1"}
 MARKETER = {"Authorization": f"Bearer {GOOD_TOKEN}"}
 OPERATOR = {**auth(), "X-Actor": "alice"}
 GAUGE = "punchh_connector_punchh_lockout_remaining_seconds"
+JWT = {"Content-Type": "application/jwt"}
 #: Braze renders these for test sends and previews: validation only, nothing committed.
 TEST_SEND = {
     "punchh_segment": "Lapsed 90 days",
@@ -86,8 +87,7 @@ def test_every_caller_leaves_a_refused_key_alone(
                 assert 0 < int(reply.headers["Retry-After"]) <= 600
 
             validate = c.post(
-                "/sfmc/validate", content=sign(VALIDATE),
-                headers={"Content-Type": "application/jwt"},
+                "/sfmc/validate", content=sign(VALIDATE), headers=JWT
             )
             assert validate.status_code == 503
             assert validate.json()["error"]["code"] == "punchh_locked_out"
@@ -157,6 +157,9 @@ def test_retry_does_not_clear_the_lockout_and_unlock_does(
     services._punchh = None
     still = client.post("/webhooks/braze", json=TEST_SEND, headers=BRAZE).json
     assert still["valid"] is False and "no calls to Punchh until" in str(still["problems"])
+    sfmc_test = execute_claims(extra_args={"punchh_test": True})
+    tested = client.post("/sfmc/execute", data=sign(sfmc_test), headers=JWT)
+    assert tested.json["punchh_status"] == "unavailable"  # the key, not the offer, is at fault
     retry = client.post(f"/v1/distributions/{dist_id}/retry", headers=OPERATOR)
     assert retry.status_code == 409 and retry.json["error"]["code"] == "punchh_locked_out"
     assert services.ledger.get(dist_id).state == State.FAILED  # type: ignore[union-attr]
