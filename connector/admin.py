@@ -1,4 +1,5 @@
-"""`/v1` admin API: list distributions, act on one (retry, resolve, release, cancel, undo), check.
+"""`/v1` admin API: list distributions, act on one (retry, resolve, release, cancel, undo),
+end a Punchh key lockout, check.
 
 The same operations as the `punchh-connector` CLI (both call connector.admin_ops), behind the
 API token. The actor recorded on the distribution is the `X-Actor` header, else "api".
@@ -81,6 +82,18 @@ class ActionResultSchema(Schema):
     actor = fields.String()
     note = fields.String()
     job_id = fields.String(allow_none=True)
+
+
+class UnlockResultSchema(Schema):
+    """What POST /v1/punchh/unlock did."""
+
+    cleared = fields.Boolean(metadata={"description": "false when no lockout stood"})
+    by = fields.String()
+    reason = fields.String()
+    lockout = fields.Dict(
+        allow_none=True,
+        metadata={"description": "the lockout ended: reason, refused_at, until"},
+    )
 
 
 class CheckItemSchema(Schema):
@@ -199,6 +212,14 @@ def cancel_distribution(distribution_id: str) -> Response:
 def undo_distribution(distribution_id: str) -> Response:
     """Undo the last admin action, if the distribution has not moved on since."""
     return _act(admin_ops.undo, distribution_id, reason=_body(ActionSchema())["reason"])
+
+
+@bp.post("/punchh/unlock")
+def unlock_punchh() -> Response:
+    """End the Punchh key lockout now (after fixing PUNCHH_API_KEY); retry does not."""
+    reason = admin_ops.clean_text(_body(ActionSchema())["reason"], admin_ops.MAX_REASON)
+    result = admin_ops.unlock_punchh(services(), actor=_actor(), reason=reason)
+    return jsonify(result.as_dict())
 
 
 @bp.post("/check")

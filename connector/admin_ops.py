@@ -11,6 +11,7 @@ undo.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -25,8 +26,10 @@ from connector.config import Settings
 from connector.jobs import enqueue_commit
 from connector.ledger import Distribution
 from connector.models import State
-from connector.punchh.errors import PunchhAuthError, PunchhError
+from connector.punchh.errors import PunchhAuthError, PunchhError, PunchhLockedOut
 from connector.services import Services
+
+log = logging.getLogger("connector.admin")
 
 #: The record field holding the last admin action, for undo.
 ADMIN_FIELD = "admin_last"
@@ -180,6 +183,7 @@ def retry(
 ) -> ActionResult:
     """failed (or rejected) → queued with attempts reset, and a commit job queued."""
     dist = get(services, distribution_id)
+    _refuse_while_locked_out(services, "retry")
     attempts = dist.int_field("attempts")
     result = _act(
         services,
@@ -192,9 +196,6 @@ def retry(
         fields={"attempts": 0, "last_error": "", "next_attempt_at": ""},
         detail=f"attempts reset from {attempts}",
     )
-    # An operator retrying believes the cause is fixed: a recent auth refusal must not fail
-    # this attempt before it is even made (it is set again if Punchh still refuses the key).
-    services.redis.delete(f"{services.settings.key_prefix}punchh:auth_refused")
     return _with_job(services, result)
 
 
@@ -213,6 +214,8 @@ def resolve(
             400, "invalid_request", "give exactly one of campaign_id or not_created"
         )
     dist = get(services, distribution_id)
+    if not_created:
+        _refuse_while_locked_out(services, "resolve --not-created")
     if campaign_id is not None:
         if campaign_id < 1:
             raise AdminError(400, "invalid_request", "campaign_id must be a positive integer")
@@ -246,6 +249,7 @@ def release(
 ) -> ActionResult:
     """held → queued, and a commit job queued."""
     dist = get(services, distribution_id)
+    _refuse_while_locked_out(services, "release")
     result = _act(
         services,
         dist,
@@ -311,6 +315,55 @@ def undo(
         )
     result = ActionResult(dist.id, "undo", before, target.value, actor, note)
     return _with_job(services, result) if target == State.QUEUED else result
+
+
+def _refuse_while_locked_out(services: Services, action: str) -> None:
+    """Queue no commit while Punchh access is locked out: the job would fail at once.
+
+    Clearing the lockout is its own, explicit action (`punchh-unlock`): an operator who retries
+    one distribution has not necessarily fixed the key, and Punchh blocks the IP of a
+    deployment that keeps presenting a refused one.
+    """
+    refusal = services.lockout.current()
+    if refusal is not None:
+        raise AdminError(
+            409,
+            "punchh_locked_out",
+            f"cannot {action} now: {refusal.describe()}; then {action} again",
+        )
+
+
+@dataclass(frozen=True)
+class UnlockResult:
+    """What `punchh-unlock` did."""
+
+    cleared: bool
+    by: str
+    reason: str
+    lockout: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def unlock_punchh(services: Services, *, actor: str, reason: str = "") -> UnlockResult:
+    """End the Punchh key lockout now: the operator has fixed PUNCHH_API_KEY.
+
+    Punchh is asked again by the next caller; if it still refuses the key, that one refusal
+    locks every process out again.
+    """
+    refusal = services.lockout.clear()
+    log.warning(
+        "punchh lockout cleared" if refusal else "punchh lockout: nothing to clear",
+        extra={"actor": actor, "reason": reason},
+    )
+    return UnlockResult(
+        cleared=refusal is not None,
+        by=actor,
+        reason=reason,
+        lockout=refusal.as_dict() if refusal else None,
+    )
 
 
 def _act(
@@ -443,6 +496,8 @@ def check_punchh(services: Services) -> CheckItem:
     """One list call (segments, per_page=1): reachability and key validity."""
     try:
         services.punchh.list_page("segments", per_page=1)
+    except PunchhLockedOut as exc:
+        return CheckItem("punchh", False, exc.message)  # not asked: it says when and what next
     except PunchhAuthError as exc:
         return CheckItem("punchh", False, f"Punchh refused the API key: {exc.message}")
     except PunchhError as exc:

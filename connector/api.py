@@ -9,7 +9,7 @@ from marshmallow import ValidationError
 
 from adapters import generic
 from connector.auth import require_api_token
-from connector.errors import ApiError
+from connector.errors import ApiError, punchh_refused
 from connector.http import field_errors, json_body
 from connector.intake import submit
 from connector.punchh.client import Kind
@@ -72,9 +72,7 @@ def punchh_list(kind: Kind) -> Response:
     try:
         items: list[dict[str, Any]] = services().catalog.search(kind, query)
     except PunchhAuthError as exc:
-        raise ApiError(
-            502, "punchh_auth", f"Punchh refused the connector's API key: {exc}"
-        ) from exc
+        raise punchh_refused(exc) from exc
     except PunchhError as exc:
         raise ApiError(502, "punchh_unavailable", f"Punchh list failed: {exc}") from exc
     return jsonify({"items": items, "count": len(items)})

@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("release", parents=[acting], help="held → queued: commit it")
     sub.add_parser("cancel", parents=[acting], help="held/queued/failed/unknown → cancelled")
     sub.add_parser("undo", parents=[acting], help="reverse the last admin action if possible")
+    unlock = sub.add_parser(
+        "punchh-unlock",
+        parents=[common],
+        help="end the Punchh key lockout now (after fixing PUNCHH_API_KEY); retry does not",
+    )
+    unlock.add_argument("--by", default=None, help="who acts (default: $USER)")
+    unlock.add_argument("--reason", default="", help="why; written to the log")
     sub.add_parser("sweep", parents=[common], help="re-queue stale distributions once")
     # Listed for --help only: main() hands everything after "worker" to python -m workers.
     sub.add_parser("worker", help="run an RQ worker: same options as python -m workers")
@@ -224,6 +231,25 @@ def _action(name: str) -> Callable[[Services, argparse.Namespace, TextIO], int]:
     return run
 
 
+def _unlock(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    result = admin_ops.unlock_punchh(
+        services,
+        actor=admin_ops.clean_actor(args.by, default_actor()),
+        reason=admin_ops.clean_text(args.reason, admin_ops.MAX_REASON),
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2), file=out)
+    elif result.lockout is not None:
+        print(
+            f"cleared the Punchh lockout set at {result.lockout['refused_at']} "
+            f"({result.lockout['reason']}); the next call asks Punchh again",
+            file=out,
+        )
+    else:
+        print("no Punchh lockout stood; nothing cleared", file=out)
+    return OK
+
+
 def _sweep(services: Services, args: argparse.Namespace, out: TextIO) -> int:
     from workers.sweeper import sweep
 
@@ -241,6 +267,7 @@ COMMANDS: dict[str, Callable[[Services, argparse.Namespace, TextIO], int]] = {
     "release": _action("release"),
     "cancel": _action("cancel"),
     "undo": _action("undo"),
+    "punchh-unlock": _unlock,
     "sweep": _sweep,
 }
 

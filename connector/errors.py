@@ -6,11 +6,16 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any
 
 import redis
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
+
+from connector.punchh.errors import PunchhAuthError, PunchhLockedOut
+from connector.punchh.lockout import UNLOCK_HINT
 
 log = logging.getLogger("connector.http")
 
@@ -79,6 +84,19 @@ def error_response(error: ApiError) -> Response:
     for name, value in error.headers.items():
         response.headers[name] = value
     return response
+
+
+def punchh_refused(exc: PunchhAuthError) -> ApiError:
+    """Punchh refused the connector's key just now (502), or recently, so it was not asked (503)."""
+    if isinstance(exc, PunchhLockedOut):
+        wait = max(1, math.ceil(exc.until - time.time()))
+        return ApiError(503, "punchh_locked_out", exc.message, headers={"Retry-After": str(wait)})
+    return ApiError(
+        502,
+        "punchh_auth",
+        f"Punchh refused the connector's API key ({exc.message}); the connector stops calling "
+        f"Punchh for a while: {UNLOCK_HINT}",
+    )
 
 
 def storage_unavailable(exc: redis.RedisError) -> ApiError:

@@ -202,6 +202,14 @@ def collect(svc: Services) -> str:
         out.sample("punchh_request_duration_seconds_count", running, {"endpoint": endpoint})
 
     out.family(
+        "punchh_lockout_remaining_seconds",
+        "gauge",
+        "Seconds until calls to Punchh resume after it refused the API key (0: not locked out).",
+    )
+    refusal = svc.lockout.current()
+    out.sample("punchh_lockout_remaining_seconds", refusal.retry_after if refusal else 0)
+
+    out.family(
         "commit_latency_seconds",
         "summary",
         "Seconds from a send's first intake request to its Punchh campaign being committed.",

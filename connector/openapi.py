@@ -196,7 +196,7 @@ JSON = "application/json"
 ACTION_RESPONSES: dict[str, tuple[str, Any, str]] = {
     "200": ("what the action did", _admin("ActionResultSchema"), JSON),
     "404": ("no such distribution", ErrorSchema, JSON),
-    "409": ("the distribution is not in a state this action applies to", ErrorSchema, JSON),
+    "409": ("wrong state for this action, or Punchh access locked out", ErrorSchema, JSON),
 }
 
 #: Endpoint name → description. Endpoints missing here are still documented, with defaults.
@@ -237,14 +237,16 @@ OPERATIONS: dict[str, Op] = {
         tag="punchh",
         query=(("query", "string", "search text"),),
         responses={"200": ("matching segments", PunchhListSchema, JSON),
-                   "502": ("Punchh failed or refused the key", ErrorSchema, JSON)},
+                   "502": ("Punchh failed or refused the key", ErrorSchema, JSON),
+                   "503": ("Punchh refused the key recently: not asked", ErrorSchema, JSON)},
     ),
     "api.list_redeemables": Op(
         "Punchh redeemables matching a query (cached)",
         tag="punchh",
         query=(("query", "string", "search text"),),
         responses={"200": ("matching redeemables", PunchhListSchema, JSON),
-                   "502": ("Punchh failed or refused the key", ErrorSchema, JSON)},
+                   "502": ("Punchh failed or refused the key", ErrorSchema, JSON),
+                   "503": ("Punchh refused the key recently: not asked", ErrorSchema, JSON)},
     ),
     "admin.list_distributions": Op(
         "List distributions, newest first",
@@ -281,6 +283,11 @@ OPERATIONS: dict[str, Op] = {
         "Undo the last admin action while nothing has moved since",
         tag="admin", body=_admin("ActionSchema"), body_required=False,
         responses=ACTION_RESPONSES,
+    ),
+    "admin.unlock_punchh": Op(
+        "End the Punchh key lockout now (retrying a distribution does not)",
+        tag="admin", body=_admin("ActionSchema"), body_required=False,
+        responses={"200": ("what was cleared", _admin("UnlockResultSchema"), JSON)},
     ),
     "admin.check": Op(
         "Check configuration, Redis, and Punchh reachability and key validity",

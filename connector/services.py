@@ -14,7 +14,8 @@ from rq import Queue
 from connector.config import Settings
 from connector.ledger import Ledger
 from connector.punchh import Catalog, PunchhClient
-from connector.punchh.client import Observer
+from connector.punchh.client import Guard, Observer
+from connector.punchh.lockout import AuthLockout
 
 #: Upper bounds (seconds) of the Punchh latency histogram kept in Redis.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -44,8 +45,9 @@ def make_punchh_client(
     settings: Settings,
     transport: httpx.BaseTransport | None = None,
     observer: Observer | None = None,
+    guard: Guard | None = None,
 ) -> PunchhClient:
-    """The Punchh client with the configured key, User-Agent and timeouts."""
+    """The Punchh client with the configured key, User-Agent, timeouts and lockout guard."""
     return PunchhClient(
         settings.punchh_base_url,
         settings.punchh_api_key,
@@ -57,6 +59,7 @@ def make_punchh_client(
         ),
         transport=transport,
         observer=observer,
+        guard=guard,
     )
 
 
@@ -68,12 +71,23 @@ class Services:
     redis: Redis
     ledger: Ledger
     queue: Queue
+    #: Punchh refused the key: shared by every process, checked before every Punchh request.
+    lockout: AuthLockout
+    #: Answer a failed list call from memory for a few seconds (the web tier: test sends and
+    #: pickers come in bursts). Workers say no: they have their own backoff and retry budget.
+    remember_failed_lookups: bool = True
     _punchh: PunchhClient | None = field(default=None, repr=False)
     _catalog: Catalog | None = field(default=None, repr=False)
     _pid: int = field(default_factory=os.getpid, repr=False)
 
     @classmethod
-    def build(cls, settings: Settings, client: Redis | None = None) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        client: Redis | None = None,
+        *,
+        remember_failed_lookups: bool = True,
+    ) -> Services:
         """Build everything from Settings; nothing touches the network yet."""
         conn = client if client is not None else connect_redis(settings.redis_url)
         ledger = Ledger(
@@ -87,13 +101,25 @@ class Services:
             repeat_hold_seconds=settings.send_repeat_hold_seconds,
             zone=settings.timezone,
         )
-        return cls(settings, conn, ledger, Queue(settings.queue_name, connection=conn))
+        lockout = AuthLockout(
+            conn, prefix=settings.key_prefix, seconds=settings.auth_lockout_seconds
+        )
+        return cls(
+            settings,
+            conn,
+            ledger,
+            Queue(settings.queue_name, connection=conn),
+            lockout,
+            remember_failed_lookups,
+        )
 
     @property
     def punchh(self) -> PunchhClient:
         """The Punchh client, rebuilt after a fork (httpx pools are not fork-safe)."""
         if self._punchh is None or self._pid != os.getpid():
-            self._punchh = make_punchh_client(self.settings, observer=self._observe)
+            self._punchh = make_punchh_client(
+                self.settings, observer=self._observe, guard=self.lockout
+            )
             self._catalog = None
             self._pid = os.getpid()
         return self._punchh
@@ -109,6 +135,7 @@ class Services:
                 prefix=self.settings.key_prefix,
                 ttl_seconds=self.settings.list_cache_seconds,
                 per_page=self.settings.punchh_per_page,
+                remember_failures=self.remember_failed_lookups,
             )
         return self._catalog
 

@@ -18,7 +18,7 @@ from marshmallow import ValidationError
 
 from adapters import sfmc as adapter
 from connector.api import punchh_list
-from connector.errors import ApiError
+from connector.errors import ApiError, punchh_refused
 from connector.http import field_errors, json_body, json_response
 from connector.intake import submit
 from connector.models import DistributionRequest, IntakeResult, State
@@ -292,9 +292,7 @@ def resolve_or_refuse(segment: str, redeemable: str, *, status: int) -> Resoluti
     try:
         return services().catalog.resolve_pair(segment, redeemable)
     except PunchhAuthError as exc:
-        raise ApiError(
-            502, "punchh_auth", f"Punchh refused the connector's API key: {exc}"
-        ) from exc
+        raise punchh_refused(exc) from exc
     except PunchhRejected as exc:
         raise ApiError(status, "invalid_configuration", f"Punchh Offer: {exc.message}") from exc
     except PunchhError as exc:
@@ -353,6 +351,13 @@ def test_status(req: DistributionRequest) -> str:
     """Validation only (punchh_test): resolve the names, queue nothing."""
     try:
         services().catalog.resolve_pair(req.segment, req.redeemable)
+    except PunchhAuthError as exc:
+        # The key, not the offer, is wrong (and a lockout may have kept Punchh from being asked).
+        log.warning(
+            "sfmc test execute: Punchh refused the key",
+            extra={"distribution_id": req.distribution_id, "error": type(exc).__name__},
+        )
+        return "unavailable"
     except PunchhRejected as exc:
         log.info(
             "sfmc test execute: invalid",

@@ -120,7 +120,7 @@ def _serve(endpoint: str, action: Callable[[SandboxState], Response]) -> Respons
 def _list_params() -> tuple[str, int, int]:
     """Paging and search parameters from the query string or a JSON body on the GET."""
     body = request.get_json(force=True, silent=True) if request.get_data().strip() else None
-    return punchh.list_params(request.args, body)
+    return punchh.list_params(request.args, body, _state().max_per_page)
 
 
 @api.get("/segments")
@@ -275,6 +275,26 @@ def clear_faults() -> Response:
     return _json({"cleared": True})
 
 
+@control.get("/paging")
+def get_paging() -> Response:
+    """The silent per_page cap the list endpoints apply now."""
+    return _json({"max_per_page": _state().max_per_page})
+
+
+@control.post("/paging")
+def set_paging() -> Response:
+    """Cap every page at ``max_per_page`` items without saying so, until the next reset.
+
+    Punchh documents no maximum ``per_page``; a real one that cuts pages short hides every
+    later page from a client that stops at the first short page.
+    """
+    body = request.get_json(force=True, silent=True)
+    size = body.get("max_per_page") if isinstance(body, dict) else None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        return _error("max_per_page must be an integer >= 1")
+    return _json({"max_per_page": _state().cap_per_page(size)})
+
+
 @control.get("/held")
 def held() -> Response:
     """How many requests are blocked by a hold fault right now."""
@@ -289,7 +309,7 @@ def release() -> Response:
 
 @control.post("/reset")
 def reset() -> Response:
-    """Back to the seed: campaigns, rewards, faults, clock offset and request log cleared."""
+    """Back to the seed: campaigns, rewards, faults, clock, page cap and request log cleared."""
     _state().reset()
     return _json({"reset": True})
 
@@ -354,9 +374,21 @@ def _api_keys_from_env() -> dict[str, str] | None:
     return dict.fromkeys(keys, "admin") if keys else None
 
 
+def _max_per_page_from_env() -> int:
+    """The silent per_page cap from ``SANDBOX_MAX_PER_PAGE`` (default: Punchh's guessed 50)."""
+    raw = os.environ.get("SANDBOX_MAX_PER_PAGE", "").strip()
+    if not raw:
+        return punchh.MAX_PER_PAGE
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"SANDBOX_MAX_PER_PAGE must be an integer >= 1, got {raw!r}")
+    return int(raw)
+
+
 def create_app(seed: JSON | str | Path | None = None) -> Flask:
     """Build a sandbox app from a seed dict, a seed file path, or the packaged seed."""
-    state = SandboxState(read_seed(seed), api_keys=_api_keys_from_env())
+    state = SandboxState(
+        read_seed(seed), api_keys=_api_keys_from_env(), max_per_page=_max_per_page_from_env()
+    )
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Punchh's field order
     app.extensions["sandbox"] = state

@@ -97,17 +97,20 @@ def _positive_int(value: object) -> int | None:
     return None
 
 
-def list_params(args: Mapping[str, str], body: object) -> tuple[str, int, int]:
+def list_params(
+    args: Mapping[str, str], body: object, max_per_page: int = MAX_PER_PAGE
+) -> tuple[str, int, int]:
     """Read ``query``, ``page`` and ``per_page`` from the query string or a JSON body.
 
     Like Rails' params, a query-string value wins over the same key in the body. A bad
     ``page`` means page 1 and a bad ``per_page`` the default (undocumented: a guess).
+    ``per_page`` above ``max_per_page`` is cut to it without a word, as a capped API would.
     """
     merged: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
     merged.update(args)
     query = merged.get("query")
     page = _positive_int(merged.get("page")) or 1
-    per_page = min(_positive_int(merged.get("per_page")) or DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    per_page = min(_positive_int(merged.get("per_page")) or DEFAULT_PER_PAGE, max_per_page)
     return ("" if query is None else str(query)), page, per_page
 
 

@@ -264,15 +264,25 @@ class _Data:
     faults: dict[str, deque[Fault]] = field(default_factory=dict)
     requests: deque[JSON] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    max_per_page: int = 50
 
 
 class SandboxState:
     """All mutable sandbox state behind one lock; the server is threaded."""
 
-    def __init__(self, raw_seed: JSON, api_keys: Mapping[str, str] | None = None) -> None:
-        """Load the seed; ``api_keys``, when given, replaces the seed's keys."""
+    def __init__(
+        self,
+        raw_seed: JSON,
+        api_keys: Mapping[str, str] | None = None,
+        max_per_page: int = 50,
+    ) -> None:
+        """Load the seed; ``api_keys``, when given, replaces the seed's keys.
+
+        ``max_per_page`` is the silent page-size cap a reset goes back to.
+        """
         self._raw_seed = raw_seed
         self._api_keys = api_keys
+        self._max_per_page = max_per_page
         self.lock = threading.Lock()
         # Held and hung requests wait on this condition; a bumped generation wakes them.
         self._wake = threading.Condition(self.lock)
@@ -286,7 +296,9 @@ class SandboxState:
         seed = parse_seed(self._raw_seed, datetime.now(UTC))
         if self._api_keys is not None:
             seed = replace(seed, api_keys=dict(self._api_keys))
-        return _Data(seed=seed, next_campaign_id=seed.first_campaign_id)
+        return _Data(
+            seed=seed, next_campaign_id=seed.first_campaign_id, max_per_page=self._max_per_page
+        )
 
     @property
     def seed(self) -> Seed:
@@ -363,6 +375,19 @@ class SandboxState:
         """The rewards gifted to one guest."""
         with self.lock:
             return list(self._data.rewards.get(guest_id, []))
+
+    # --- paging ------------------------------------------------------------------------
+
+    @property
+    def max_per_page(self) -> int:
+        """The largest page the list endpoints answer, whatever ``per_page`` asked for."""
+        return self._data.max_per_page
+
+    def cap_per_page(self, size: int) -> int:
+        """Cut every later page to ``size`` items, silently, until the next reset."""
+        with self.lock:
+            self._data.max_per_page = size
+            return size
 
     # --- faults ------------------------------------------------------------------------
 

@@ -130,14 +130,21 @@ def test_retry_failed_commits_it_and_records_who(
     assert again.json["error"]["code"] == "wrong_state"
 
 
-def test_retry_clears_a_recent_auth_lockout(
+def test_retry_leaves_a_recent_auth_lockout_to_an_explicit_unlock(
     client: FlaskClient, services: Services, sandbox: httpx.Client
 ) -> None:
     lockout = f"{services.settings.key_prefix}punchh:auth_refused"
     dist_id = make_failed(services, sandbox)
-    services.redis.set(lockout, "Punchh answered 401")
-    assert client.post(f"/v1/distributions/{dist_id}/retry", headers=OPERATOR).status_code == 200
+    services.redis.set(lockout, "Punchh answered 401", ex=600)
+    refused = client.post(f"/v1/distributions/{dist_id}/retry", headers=OPERATOR)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "punchh_locked_out"
+    assert "punchh-unlock" in refused.json["error"]["message"]
+    assert services.redis.exists(lockout)
+    assert services.ledger.get(dist_id).state == State.FAILED  # type: ignore[union-attr]
+    unlock = client.post("/v1/punchh/unlock", headers=OPERATOR)
+    assert unlock.status_code == 200 and unlock.json["cleared"] is True
     assert not services.redis.exists(lockout)
+    assert client.post(f"/v1/distributions/{dist_id}/retry", headers=OPERATOR).status_code == 200
     assert run_job(services, dist_id) == State.COMMITTED
 
 

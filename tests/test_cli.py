@@ -104,6 +104,25 @@ def test_retry_failed(run, services: Services, sandbox: httpx.Client) -> None:  
     assert code == 1 and "cannot retry" in err
 
 
+def test_punchh_unlock_is_the_one_way_to_end_a_lockout(  # type: ignore[no-untyped-def]
+    run, services: Services, sandbox: httpx.Client
+) -> None:
+    wrong = Services.build(services.settings.with_overrides(punchh_api_key="nope"), services.redis)
+    dist_id = submit(services, dist_request("lk-1")).distribution_id
+    assert Committer(wrong).run(dist_id) == State.FAILED  # Punchh: 401, every process locked out
+    for argv in (("retry", dist_id), ("check",)):
+        code, out, err = run(*argv)
+        assert code == 1 and "punchh-connector punchh-unlock" in out + err, argv
+    assert state_of(services, dist_id) == State.FAILED
+    code, out, _ = run("punchh-unlock", "--reason", "rotated the key")
+    assert code == 0 and "cleared the Punchh lockout" in out and "401" in out
+    code, out, _ = run("punchh-unlock", "--json")
+    assert code == 0 and json.loads(out)["cleared"] is False
+    code, out, _ = run("retry", dist_id)
+    assert code == 0 and "failed → queued" in out
+    assert Committer(services).run(dist_id) == State.COMMITTED
+
+
 def test_resolve_with_campaign_id_then_undo(  # type: ignore[no-untyped-def]
     run, services: Services, sandbox: httpx.Client
 ) -> None:

@@ -179,6 +179,32 @@ def test_clamp_really_limits_a_page_to_50() -> None:
     assert [s["segment_id"] for s in page2] == list(range(51, 101))
 
 
+def test_a_silent_per_page_cap_can_be_set_per_run(sb: FlaskClient) -> None:
+    assert sb.get("/_sandbox/paging").json == {"max_per_page": 50}
+    assert sb.post("/_sandbox/paging", json={"max_per_page": 5}).json == {"max_per_page": 5}
+    for page in (1, 2, 7):  # 31 segments: pages of 5, the seventh holds the last one
+        items = sb.get(SEGMENTS, query_string={"per_page": 50, "page": page}, headers=ADMIN).json
+        assert [s["segment_id"] for s in items] == [
+            s["segment_id"] for s in SEED["segments"][(page - 1) * 5 : page * 5]
+        ]
+    assert len(sb.get(REDEEMABLES, query_string={"per_page": 3}, headers=ADMIN).json) == 3
+    for bad in ({"max_per_page": 0}, {"max_per_page": "5"}, {"max_per_page": True}, []):
+        assert sb.post("/_sandbox/paging", json=bad).status_code == 400
+    sb.post("/_sandbox/reset")
+    assert sb.get("/_sandbox/paging").json == {"max_per_page": 50}
+
+
+def test_the_cap_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_MAX_PER_PAGE", "4")
+    sb = create_app().test_client()
+    assert len(sb.get(SEGMENTS, query_string={"per_page": 50}, headers=ADMIN).json) == 4
+    sb.post("/_sandbox/reset")
+    assert sb.get("/_sandbox/paging").json == {"max_per_page": 4}
+    monkeypatch.setenv("SANDBOX_MAX_PER_PAGE", "lots")
+    with pytest.raises(ValueError, match="SANDBOX_MAX_PER_PAGE"):
+        create_app()
+
+
 def test_params_in_a_json_body_on_the_get(sb: FlaskClient) -> None:
     items = sb.get(SEGMENTS, json={"query": "lapsed", "per_page": 2, "page": 2}, headers=ADMIN).json
     lapsed = [s for s in SEED["segments"] if "lapsed" in s["name"].lower()]

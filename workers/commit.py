@@ -21,10 +21,12 @@ from connector.punchh.errors import (
     PunchhAmbiguous,
     PunchhAuthError,
     PunchhError,
+    PunchhLockedOut,
     PunchhNotActed,
     PunchhRejected,
     PunchhUnexpected,
 )
+from connector.punchh.lockout import UNLOCK_HINT
 from connector.services import Services
 from workers import context
 
@@ -106,11 +108,13 @@ class Committer:
             )
         if dist.state not in (State.QUEUED, State.RESOLVING):
             return dist.state  # committed, settled, held or cancelled: nothing to do
-        if self._auth_locked_out():
+        refusal = self.services.lockout.current()
+        if refusal is not None:
+            # Decided here, before `resolving`, so a locked-out run costs no attempt.
             return self._settle(
                 dist,
                 State.FAILED,
-                "Punchh refused the API key recently; fix PUNCHH_API_KEY, then retry",
+                f"{refusal.describe()}, then retry this distribution",
                 allowed_from=(State.QUEUED, State.RESOLVING),
             )
 
@@ -253,21 +257,11 @@ class Committer:
     def _auth_failed(
         self, dist: Distribution, exc: PunchhAuthError, allowed_from: tuple[State, ...]
     ) -> str:
-        """Stop every worker from calling Punchh with a refused key for a while."""
-        self.services.redis.set(
-            f"{self.settings.key_prefix}punchh:auth_refused",
-            exc.message,
-            ex=max(self.settings.auth_lockout_seconds, 1),
+        """Punchh refused the key (the client has locked every process out): fail, say why."""
+        reason = exc.message if isinstance(exc, PunchhLockedOut) else (
+            f"{exc.message}; {UNLOCK_HINT}, then retry this distribution"
         )
-        return self._settle(
-            dist,
-            State.FAILED,
-            f"{exc.message}; fix PUNCHH_API_KEY, then retry this distribution",
-            allowed_from=allowed_from,
-        )
-
-    def _auth_locked_out(self) -> bool:
-        return bool(self.services.redis.exists(f"{self.settings.key_prefix}punchh:auth_refused"))
+        return self._settle(dist, State.FAILED, reason, allowed_from=allowed_from)
 
     def _settle(
         self,

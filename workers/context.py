@@ -15,7 +15,8 @@ def services() -> Services:
     """This process's services; rebuilt after a fork so no socket is shared with the parent."""
     global _services, _pid
     if _services is None or _pid != os.getpid():
-        _services = Services.build(Settings.from_env())
+        # A worker retries on its own backoff: it never answers from a remembered failure.
+        _services = Services.build(Settings.from_env(), remember_failed_lookups=False)
         _pid = os.getpid()
     return _services
 

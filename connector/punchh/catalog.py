@@ -4,16 +4,36 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
 
-from connector.punchh.client import Kind, PunchhClient
-from connector.punchh.errors import NameAmbiguous, NameNotFound
+from connector.punchh.client import ID_FIELDS, Kind, PunchhClient
+from connector.punchh.errors import (
+    NameAmbiguous,
+    NameNotFound,
+    PunchhAmbiguous,
+    PunchhAuthError,
+    PunchhError,
+    PunchhNotActed,
+    PunchhRejected,
+    PunchhUnexpected,
+)
 
-#: How an item of each list is named and identified.
-ID_FIELDS: dict[str, str] = {"segments": "segment_id", "redeemables": "redeemable_uuid"}
+#: Longest a failed list call is remembered (never longer than LIST_CACHE_SECONDS): a burst of
+#: test sends or picker calls asks Punchh once, and a recovered Punchh is asked again soon.
+FAILED_LOOKUP_SECONDS = 15
+#: The error a remembered failure is raised as, by the branch of the tree it came from.
+_FAMILIES: dict[str, type[PunchhError]] = {
+    "not_acted": PunchhNotActed,
+    "rejected": PunchhRejected,
+    "ambiguous": PunchhAmbiguous,
+    "unexpected": PunchhUnexpected,
+}
+
+#: How an item of each list is named.
 NOUNS: dict[str, str] = {"segments": "segment", "redeemables": "redeemable"}
 
 
@@ -68,12 +88,17 @@ class Catalog:
         prefix: str = "pc:",
         ttl_seconds: int = 60,
         per_page: int = 50,
+        remember_failures: bool = False,
     ) -> None:
         self.client = client
         self.cache = cache
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
         self.per_page = per_page
+        #: How long a failed list call is answered from memory (0: never).
+        self.failure_seconds = (
+            min(ttl_seconds, FAILED_LOOKUP_SECONDS) if remember_failures else 0
+        )
 
     def _cache_key(self, kind: str, query: str) -> str:
         digest = hashlib.sha1(query.encode(), usedforsecurity=False).hexdigest()[:16]
@@ -86,10 +111,27 @@ class Catalog:
             cached = self.cache.get(key)
             if cached is not None:
                 return cast(list[dict[str, Any]], json.loads(cached))
-        items = self.client.list_all(kind, query=query, per_page=self.per_page)
+        if self.failure_seconds > 0:
+            failed = self.cache.get(f"{key}:failed")
+            if failed is not None:
+                raise _remembered(failed)
+        try:
+            items = self.client.list_all(kind, query=query, per_page=self.per_page)
+        except PunchhAuthError:
+            raise  # the lockout holds every caller back; nothing to remember here
+        except PunchhError as exc:
+            if self.failure_seconds > 0:
+                self._remember(f"{key}:failed", exc)
+            raise
         if self.ttl_seconds > 0:
             self.cache.set(key, json.dumps(items), ex=self.ttl_seconds)
         return items
+
+    def _remember(self, key: str, exc: PunchhError) -> None:
+        """Keep a failed look-up briefly, so the next callers are answered without Punchh."""
+        family = next((n for n, cls in _FAMILIES.items() if isinstance(exc, cls)), "unexpected")
+        value = {"family": family, "message": exc.message, "status": exc.status, "at": time.time()}
+        self.cache.set(key, json.dumps(value), ex=self.failure_seconds)
 
     def resolve(self, kind: Kind, name: str) -> dict[str, Any]:
         """The item named `name`, searching first, then the whole list (search is fuzzy)."""
@@ -115,6 +157,17 @@ class Catalog:
             redeemable_uuid=str(red["redeemable_uuid"]),
             redeemable_name=str(red.get("name", redeemable)),
         )
+
+
+def _remembered(raw: bytes | str) -> PunchhError:
+    """The error a remembered failure is answered with, saying when Punchh said it."""
+    value = json.loads(raw)
+    when = time.strftime("%H:%M:%SZ", time.gmtime(float(value["at"])))
+    message = f"{value['message']} (Punchh answered this at {when}; not asked again yet)"
+    cls = _FAMILIES.get(str(value.get("family")), PunchhUnexpected)
+    if cls is PunchhRejected:
+        return PunchhRejected(message, status=value.get("status"))
+    return cls(message, status=value.get("status"))
 
 
 def _suggest(items: list[dict[str, Any]], name: str, limit: int = 3) -> str:

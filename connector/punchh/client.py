@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 
@@ -27,6 +28,8 @@ SEGMENTS_PATH = "/api2/dashboard/segments"
 REDEEMABLES_PATH = "/api2/dashboard/redeemables"
 CAMPAIGNS_PATH = "/api2/dashboard/campaigns"
 LIST_PATHS: dict[str, str] = {"segments": SEGMENTS_PATH, "redeemables": REDEEMABLES_PATH}
+#: The field that identifies an item of each list.
+ID_FIELDS: dict[str, str] = {"segments": "segment_id", "redeemables": "redeemable_uuid"}
 ENDPOINT_NAMES: dict[str, str] = {
     SEGMENTS_PATH: "segments",
     REDEEMABLES_PATH: "redeemables",
@@ -36,11 +39,22 @@ ENDPOINT_NAMES: dict[str, str] = {
 #: Called after every request with (endpoint, status or error name, seconds) — for metrics.
 Observer = Callable[[str, str, float], None]
 
+
+class Guard(Protocol):
+    """Keeps a refused key away from Punchh (connector.punchh.lockout is the one in use)."""
+
+    def check(self) -> None:
+        """Raise PunchhLockedOut instead of letting a request leave."""
+
+    def refused(self, exc: PunchhAuthError) -> None:
+        """Punchh refused the key: hold every later request back."""
+
+
 #: Statuses after which Punchh provably created nothing.
 NOT_ACTED_STATUSES = frozenset({500, 502, 503})
 #: Statuses that a retry of the same request cannot fix.
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 422})
-#: Safety stop when paging a list: Punchh documents no total, so never loop forever.
+#: Most pages read from one list: Punchh documents no total, so a list that never ends is an error.
 MAX_PAGES = 200
 
 
@@ -101,8 +115,10 @@ class PunchhClient:
         timeout: httpx.Timeout | None = None,
         transport: httpx.BaseTransport | None = None,
         observer: Observer | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.observer = observer
+        self.guard = guard
         self._http = httpx.Client(
             base_url=base_url,
             headers={
@@ -139,14 +155,26 @@ class PunchhClient:
         return body
 
     def list_all(self, kind: Kind, *, query: str = "", per_page: int = 50) -> list[dict[str, Any]]:
-        """Every page, until a short or empty one (Punchh gives no total)."""
+        """Every page, until one adds no item not seen before (Punchh gives no total)."""
+        # A page shorter than per_page does not mean the end: Punchh documents no maximum
+        # per_page, and one that silently caps it answers short pages while more follow —
+        # stopping there would hide later names (not found) and later duplicates (a wrong
+        # segment chosen instead of an ambiguity). An empty page, or one that repeats what
+        # came before (a Punchh ignoring `page`), is the only reliable end.
+        ident = ID_FIELDS[kind]
         items: list[dict[str, Any]] = []
+        seen: set[str] = set()
         for page in range(1, MAX_PAGES + 1):
             batch = self.list_page(kind, query=query, page=page, per_page=per_page)
-            items.extend(batch)
-            if len(batch) < per_page:
-                break
-        return items
+            fresh = [i for i in batch if json.dumps(i.get(ident, i), sort_keys=True) not in seen]
+            if not fresh:
+                return items
+            seen.update(json.dumps(i.get(ident, i), sort_keys=True) for i in fresh)
+            items.extend(fresh)
+        # Returning what we have would make "not found" and "unique" answers unreliable.
+        raise PunchhUnexpected(
+            f"Punchh's {kind} list did not end within {MAX_PAGES} pages of {per_page}"
+        )
 
     # --- commit ---------------------------------------------------------------------------
     def commit(
@@ -184,6 +212,8 @@ class PunchhClient:
         json: dict[str, Any] | None = None,
     ) -> Any:
         """One request; every failure mapped onto the error tree by what Punchh may have done."""
+        if self.guard is not None:
+            self.guard.check()  # here, so that no caller can forget: nothing leaves when locked
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -203,7 +233,12 @@ class PunchhClient:
                 self.observer(
                     ENDPOINT_NAMES.get(path, path), outcome, time.perf_counter() - started
                 )
-        return self._interpret(response)
+        try:
+            return self._interpret(response)
+        except PunchhAuthError as exc:
+            if self.guard is not None:
+                self.guard.refused(exc)
+            raise
 
     @staticmethod
     def _interpret(response: httpx.Response) -> Any:
@@ -235,4 +270,4 @@ class PunchhClient:
         raise PunchhUnexpected(summary, status=status)
 
 
-__all__ = ["PunchhClient", "PunchhError", "format_start_time", "parse_retry_after"]
+__all__ = ["Guard", "PunchhClient", "PunchhError", "format_start_time", "parse_retry_after"]

@@ -7,6 +7,7 @@ PunchhError
 │   └── PunchhServerError   500, 502, 503
 ├── PunchhRejected          permanent: retrying the same request cannot help
 │   └── PunchhAuthError     401/403: the API key is wrong or lacks permission
+│       └── PunchhLockedOut Punchh refused the key recently: nothing was sent at all
 ├── PunchhAmbiguous         the request may have been acted on: read timeout, reset
 │                           after sending, 504, an unreadable success body
 └── PunchhUnexpected        any other status (3xx, 2xx other than 200, unlisted 4xx)
@@ -56,6 +57,15 @@ class PunchhRejected(PunchhError):
 
 class PunchhAuthError(PunchhRejected):
     """The API key was refused; never retried in a loop (Punchh locks out the IP)."""
+
+
+class PunchhLockedOut(PunchhAuthError):
+    """Punchh refused the key recently, so this call was never made (see punchh.lockout)."""
+
+    def __init__(self, message: str, *, refused_at: float, until: float) -> None:
+        super().__init__(message, status=None, codes=("locked_out",))
+        self.refused_at = refused_at
+        self.until = until
 
 
 class PunchhAmbiguous(PunchhError):
