@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -11,6 +12,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from connector.version import __version__
 
 DEFAULT_USER_AGENT = f"PunchhConnector/Connector/{__version__}"
+
+#: Punchh calls a commit attempt may make, each at its full connect + read timeout, between
+#: taking the per-distribution lock and renewing it: the worker takes the lock, resolves both
+#: names (one list page of segments, one of redeemables), then renews the lock before the
+#: POST, which is one call. Resolving is the longer stretch, so it sets the rule.
+LOCKED_PUNCHH_CALLS = 2
+#: Headroom on top of the Punchh calls for the ledger writes around them and for scheduling.
+LOCK_MARGIN_SECONDS = 5
 
 
 class ConfigError(RuntimeError):
@@ -63,6 +72,12 @@ class Settings:
     def retention_seconds(self) -> int:
         """How long a finished distribution stays readable."""
         return self.retention_days * 86400
+
+    @property
+    def min_commit_lock_seconds(self) -> int:
+        """The shortest COMMIT_LOCK_SECONDS that outlasts the Punchh calls it covers."""
+        calls = LOCKED_PUNCHH_CALLS * (self.punchh_connect_timeout + self.punchh_read_timeout)
+        return math.ceil(calls) + LOCK_MARGIN_SECONDS
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -156,6 +171,17 @@ class Settings:
             problems.append("COMMIT_MAX_ATTEMPTS must be at least 1")
         if settings.fanout_limit < 1:
             problems.append("FANOUT_LIMIT must be at least 1")
+        if settings.commit_lock_seconds < settings.min_commit_lock_seconds:
+            # A lock that lapses while its worker still waits on Punchh lets the sweeper hand
+            # the send to another run: during resolving that run wins and the first attempt is
+            # wasted; during the POST the second run finds `committing` and declares it
+            # `unknown`, paging an operator for a campaign that was in fact being made.
+            problems.append(
+                f"COMMIT_LOCK_SECONDS ({settings.commit_lock_seconds}) must be at least "
+                f"{settings.min_commit_lock_seconds}: {LOCKED_PUNCHH_CALLS} x "
+                "(PUNCHH_CONNECT_TIMEOUT + PUNCHH_READ_TIMEOUT) + "
+                f"{LOCK_MARGIN_SECONDS} s, so a worker still waiting on Punchh keeps its lock"
+            )
         try:
             settings.timezone  # noqa: B018 - validates the zone name once, at start-up
         except (ZoneInfoNotFoundError, ValueError):
