@@ -20,6 +20,8 @@ DEFAULT_USER_AGENT = f"PunchhConnector/Connector/{__version__}"
 LOCKED_PUNCHH_CALLS = 2
 #: Headroom on top of the Punchh calls for the ledger writes around them and for scheduling.
 LOCK_MARGIN_SECONDS = 5
+#: What DEPLOYMENT_ENVIRONMENT may say; only the release check reads it.
+DEPLOYMENT_ENVIRONMENTS = ("production", "development")
 
 
 class ConfigError(RuntimeError):
@@ -44,6 +46,7 @@ class Settings:
     sfmc_jwt_secrets: tuple[str, ...] = field(default=(), repr=False)
     sfmc_rest_base_url: str = ""
     sfmc_allow_plain_json: bool = False
+    deployment_environment: str = "production"
     sfmc_token_cache_seconds: int = 300
     sfmc_dedupe_seconds: int = 120
     punchh_connect_timeout: float = 5.0
@@ -123,6 +126,9 @@ class Settings:
             sfmc_jwt_secrets=_split(env.get("SFMC_JWT_SECRET", "")),
             sfmc_rest_base_url=env.get("SFMC_REST_BASE_URL", "").strip().rstrip("/"),
             sfmc_allow_plain_json=flag("SFMC_ALLOW_PLAIN_JSON"),
+            deployment_environment=(
+                env.get("DEPLOYMENT_ENVIRONMENT", "").strip().lower() or "production"
+            ),
             sfmc_token_cache_seconds=number(
                 "SFMC_TOKEN_CACHE_SECONDS", defaults["sfmc_token_cache_seconds"], int
             ),
@@ -171,6 +177,11 @@ class Settings:
             problems.append("COMMIT_MAX_ATTEMPTS must be at least 1")
         if settings.fanout_limit < 1:
             problems.append("FANOUT_LIMIT must be at least 1")
+        if settings.deployment_environment not in DEPLOYMENT_ENVIRONMENTS:
+            problems.append(
+                f"DEPLOYMENT_ENVIRONMENT must be one of {', '.join(DEPLOYMENT_ENVIRONMENTS)}, "
+                f"got {settings.deployment_environment!r}"
+            )
         if settings.commit_lock_seconds < settings.min_commit_lock_seconds:
             # A lock that lapses while its worker still waits on Punchh lets the sweeper hand
             # the send to another run: during resolving that run wins and the first attempt is
