@@ -141,7 +141,7 @@ def show(services: Services, distribution_id: str) -> dict[str, Any]:
     dist = get(services, distribution_id)
     body = dist.as_dict()
     body["events"] = services.ledger.events(distribution_id)
-    last = _last_action(dist)
+    last = last_action(dist)
     body["undoable"] = (
         {"action": last["action"], "by": last["by"], "at": _iso(float(last["at"]))}
         if last and _undoable(dist, last)
@@ -283,7 +283,7 @@ def undo(
 ) -> ActionResult:
     """Reverse the last admin action if nothing has moved the distribution since."""
     dist = get(services, distribution_id)
-    last = _last_action(dist)
+    last = last_action(dist)
     if not last:
         raise AdminError(409, "cannot_undo", "no admin action on this distribution to undo")
     if not _undoable(dist, last):
@@ -380,7 +380,8 @@ def _with_job(services: Services, result: ActionResult) -> ActionResult:
     )
 
 
-def _last_action(dist: Distribution) -> dict[str, Any] | None:
+def last_action(dist: Distribution) -> dict[str, Any] | None:
+    """The last operator action on the record (undo and alerts read it), if any."""
     raw = dist.fields.get(ADMIN_FIELD)
     if not raw:
         return None
