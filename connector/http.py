@@ -25,18 +25,22 @@ class JsonError(ValueError):
     """Text that is not strict JSON; the message says why, without echoing values."""
 
 
-def loads(raw: bytes | str) -> Any:
-    """The one strict JSON decoder for what callers send us: bodies, wrappers, JWT parts.
+def loads(raw: bytes | str, *, unique_keys: bool = True) -> Any:
+    """The one JSON decoder for what callers send us: bodies, wrappers, JWT parts.
 
-    UTF-8, no duplicate keys, and every way it can fail is a JsonError: a body nested deeper
-    than Python's recursion limit (a few kilobytes, far under MAX_BODY_BYTES) raises
-    RecursionError inside `json`, which would otherwise escape every caller as a 500.
+    UTF-8, no duplicate keys (unless `unique_keys` is off: a signed JWT's parts, where RFC 7515
+    allows the last one to win and the check would cost the per-contact path), and every way
+    it can fail is a JsonError: a body nested deeper than Python's recursion limit (a few
+    kilobytes, far under MAX_BODY_BYTES) raises RecursionError inside `json`, which would
+    otherwise escape every caller as a 500.
     """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise JsonError("the body is not valid UTF-8") from exc
     try:
+        if not unique_keys:
+            return json.loads(text)
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except RecursionError as exc:
         raise JsonError("the JSON body is nested too deeply") from exc
