@@ -144,7 +144,7 @@ def show(services: Services, distribution_id: str) -> dict[str, Any]:
     dist = get(services, distribution_id)
     body = dist.as_dict()
     body["events"] = services.ledger.events(distribution_id)
-    last = _last_action(dist)
+    last = last_action(dist)
     body["undoable"] = (
         {"action": last["action"], "by": last["by"], "at": _iso(float(last["at"]))}
         if last and _undoable(dist, last)
@@ -287,7 +287,7 @@ def undo(
 ) -> ActionResult:
     """Reverse the last admin action if nothing has moved the distribution since."""
     dist = get(services, distribution_id)
-    last = _last_action(dist)
+    last = last_action(dist)
     if not last:
         raise AdminError(409, "cannot_undo", "no admin action on this distribution to undo")
     if not _undoable(dist, last):
@@ -433,7 +433,8 @@ def _with_job(services: Services, result: ActionResult) -> ActionResult:
     )
 
 
-def _last_action(dist: Distribution) -> dict[str, Any] | None:
+def last_action(dist: Distribution) -> dict[str, Any] | None:
+    """The last operator action on the record (undo and alerts read it), if any."""
     raw = dist.fields.get(ADMIN_FIELD)
     if not raw:
         return None
@@ -510,9 +511,38 @@ def check_punchh(services: Services) -> CheckItem:
     )
 
 
+def check_unsigned_sfmc(settings: Settings) -> CheckItem | None:
+    """SFMC_ALLOW_PLAIN_JSON, when on: a failure unless the deployment is for development.
+
+    Unsigned execute calls mean anyone who can reach /sfmc/execute (a public URL: Journey
+    Builder needs one) can forge contacts and make Punchh gift a whole segment. A warning in a
+    release log is read too late, so the release phase fails; a development deployment says
+    so explicitly with DEPLOYMENT_ENVIRONMENT=development.
+    """
+    if not settings.sfmc_allow_plain_json:
+        return None
+    if settings.deployment_environment == "development":
+        return CheckItem(
+            "sfmc",
+            True,
+            "SFMC_ALLOW_PLAIN_JSON is on: unsigned execute calls are accepted "
+            "(DEPLOYMENT_ENVIRONMENT=development)",
+        )
+    return CheckItem(
+        "sfmc",
+        False,
+        "SFMC_ALLOW_PLAIN_JSON is on: anyone who can reach /sfmc/execute can forge execute "
+        "calls and make Punchh gift a segment. Turn it off, or set "
+        "DEPLOYMENT_ENVIRONMENT=development if this deployment is for development only",
+    )
+
+
 def check(services: Services, *, punchh: bool = True) -> CheckReport:
     """Configuration, Redis, and (unless told not to) Punchh reachability and key validity."""
     report = CheckReport([check_configuration(services.settings), check_redis(services)])
+    unsigned = check_unsigned_sfmc(services.settings)
+    if unsigned is not None:
+        report.items.append(unsigned)
     if punchh:
         report.items.append(check_punchh(services))
     return report

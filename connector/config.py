@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -11,6 +12,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from connector.version import __version__
 
 DEFAULT_USER_AGENT = f"PunchhConnector/Connector/{__version__}"
+
+#: Punchh calls a commit attempt may make, each at its full connect + read timeout, between
+#: taking the per-distribution lock and renewing it: the worker takes the lock, resolves both
+#: names (one list page of segments, one of redeemables), then renews the lock before the
+#: POST, which is one call. Resolving is the longer stretch, so it sets the rule.
+LOCKED_PUNCHH_CALLS = 2
+#: Headroom on top of the Punchh calls for the ledger writes around them and for scheduling.
+LOCK_MARGIN_SECONDS = 5
+#: What DEPLOYMENT_ENVIRONMENT may say; only the release check reads it.
+DEPLOYMENT_ENVIRONMENTS = ("production", "development")
 
 
 class ConfigError(RuntimeError):
@@ -35,6 +46,7 @@ class Settings:
     sfmc_jwt_secrets: tuple[str, ...] = field(default=(), repr=False)
     sfmc_rest_base_url: str = ""
     sfmc_allow_plain_json: bool = False
+    deployment_environment: str = "production"
     sfmc_token_cache_seconds: int = 300
     sfmc_dedupe_seconds: int = 120
     punchh_connect_timeout: float = 5.0
@@ -65,6 +77,12 @@ class Settings:
     def retention_seconds(self) -> int:
         """How long a finished distribution stays readable."""
         return self.retention_days * 86400
+
+    @property
+    def min_commit_lock_seconds(self) -> int:
+        """The shortest COMMIT_LOCK_SECONDS that outlasts the Punchh calls it covers."""
+        calls = LOCKED_PUNCHH_CALLS * (self.punchh_connect_timeout + self.punchh_read_timeout)
+        return math.ceil(calls) + LOCK_MARGIN_SECONDS
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -110,6 +128,9 @@ class Settings:
             sfmc_jwt_secrets=_split(env.get("SFMC_JWT_SECRET", "")),
             sfmc_rest_base_url=env.get("SFMC_REST_BASE_URL", "").strip().rstrip("/"),
             sfmc_allow_plain_json=flag("SFMC_ALLOW_PLAIN_JSON"),
+            deployment_environment=(
+                env.get("DEPLOYMENT_ENVIRONMENT", "").strip().lower() or "production"
+            ),
             sfmc_token_cache_seconds=number(
                 "SFMC_TOKEN_CACHE_SECONDS", defaults["sfmc_token_cache_seconds"], int
             ),
@@ -169,6 +190,22 @@ class Settings:
             # could never act: a setting that means nothing is a mistake worth naming.
             problems.append(
                 "SEND_REPEAT_HOLD_SECONDS must be 0 (off) or at least SEND_GAP_SECONDS"
+            )
+        if settings.deployment_environment not in DEPLOYMENT_ENVIRONMENTS:
+            problems.append(
+                f"DEPLOYMENT_ENVIRONMENT must be one of {', '.join(DEPLOYMENT_ENVIRONMENTS)}, "
+                f"got {settings.deployment_environment!r}"
+            )
+        if settings.commit_lock_seconds < settings.min_commit_lock_seconds:
+            # A lock that lapses while its worker still waits on Punchh lets the sweeper hand
+            # the send to another run: during resolving that run wins and the first attempt is
+            # wasted; during the POST the second run finds `committing` and declares it
+            # `unknown`, paging an operator for a campaign that was in fact being made.
+            problems.append(
+                f"COMMIT_LOCK_SECONDS ({settings.commit_lock_seconds}) must be at least "
+                f"{settings.min_commit_lock_seconds}: {LOCKED_PUNCHH_CALLS} x "
+                "(PUNCHH_CONNECT_TIMEOUT + PUNCHH_READ_TIMEOUT) + "
+                f"{LOCK_MARGIN_SECONDS} s, so a worker still waiting on Punchh keeps its lock"
             )
         try:
             settings.timezone  # noqa: B018 - validates the zone name once, at start-up

@@ -21,20 +21,41 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+class JsonError(ValueError):
+    """Text that is not strict JSON; the message says why, without echoing values."""
+
+
+def loads(raw: bytes | str, *, unique_keys: bool = True) -> Any:
+    """The one JSON decoder for what callers send us: bodies, wrappers, JWT parts.
+
+    UTF-8, no duplicate keys (unless `unique_keys` is off: a signed JWT's parts, where RFC 7515
+    allows the last one to win and the check would cost the per-contact path), and every way
+    it can fail is a JsonError: a body nested deeper than Python's recursion limit (a few
+    kilobytes, far under MAX_BODY_BYTES) raises RecursionError inside `json`, which would
+    otherwise escape every caller as a 500.
+    """
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise JsonError("the body is not valid UTF-8") from exc
+    try:
+        if not unique_keys:
+            return json.loads(text)
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except RecursionError as exc:
+        raise JsonError("the JSON body is nested too deeply") from exc
+    except ValueError as exc:
+        raise JsonError(f"the body is not valid JSON: {exc}") from exc
+
+
 def parse_json(raw: bytes) -> Any:
     """Decode a JSON body or raise a 400 ApiError saying what is wrong with it."""
     if not raw:
         raise ApiError(400, "invalid_body", "the body is empty; send a JSON object")
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid_body", "the body is not valid UTF-8") from exc
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
-    except RecursionError as exc:
-        raise ApiError(400, "invalid_body", "the JSON body is nested too deeply") from exc
-    except ValueError as exc:
-        raise ApiError(400, "invalid_body", f"the body is not valid JSON: {exc}") from exc
+        return loads(raw)
+    except JsonError as exc:
+        raise ApiError(400, "invalid_body", str(exc)) from exc
 
 
 def is_json_type(mimetype: str) -> bool:

@@ -11,14 +11,13 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from connector.errors import ApiError
-from connector.http import parse_json
+from connector.http import loads, parse_json
 
 #: The only algorithm Journey Builder uses; pinned so `alg: none` or RS/HS-confusion fails.
 ALGORITHM = "HS256"
@@ -65,7 +64,7 @@ def verify(token: str, secrets: Sequence[str], *, now: float | None = None) -> d
         raise _refuse("the body is not a well-formed JWT")
     header_b64, payload_b64, signature_b64 = parts
     try:
-        header = json.loads(_b64(header_b64))
+        header = loads(_b64(header_b64), unique_keys=False)
         signature = _b64(signature_b64)
     except (ValueError, binascii.Error) as exc:
         raise _refuse("the body is not a well-formed JWT") from exc
@@ -81,7 +80,7 @@ def verify(token: str, secrets: Sequence[str], *, now: float | None = None) -> d
     if not matched:
         raise _refuse("the JWT signature does not match any configured secret")
     try:
-        claims = json.loads(_b64(payload_b64))
+        claims = loads(_b64(payload_b64), unique_keys=False)
     except (ValueError, binascii.Error) as exc:
         raise _refuse("the body is not a well-formed JWT") from exc
     if not isinstance(claims, dict):
@@ -114,7 +113,7 @@ def decode_body(
         return verify(body.decode("ascii"), secrets)
     if body[:1] == b"{":
         try:
-            wrapper = json.loads(body)
+            wrapper = loads(body, unique_keys=False)
         except ValueError:
             wrapper = None
         if isinstance(wrapper, dict):

@@ -12,7 +12,9 @@ import httpx
 import pytest
 import redis
 
+from connector import admin_ops
 from connector.intake import submit
+from connector.jobs import enqueue_alert
 from connector.models import State
 from connector.services import Services
 from tests.conftest import auth
@@ -154,3 +156,45 @@ def test_unknown_alert_reaches_a_local_receiver_once(
     assert "api:default:alerted" in text and "*unknown*" in text
     assert "Spring win-back" in text and "Recipients so far: " in text
     assert "secretpath" not in worker.log()  # the webhook URL is a secret
+
+
+@pytest.mark.slow
+def test_each_entry_into_a_waiting_state_alerts_once(
+    env: dict[str, str], services: Services, sandbox: httpx.Client, receiver: Receiver
+) -> None:
+    """Real worker, real receiver: failed → retry → failed and unknown → resolve → unknown
+    each alert twice, once per entry; a re-run alert job (RQ is at-least-once) adds nothing."""
+    worker = start_worker({**env, "COMMIT_MAX_ATTEMPTS": "1"})
+    try:
+        fault(sandbox, "campaigns", "500", count=10)
+        failing = submit(services, dist_request("fails-twice")).distribution_id
+        assert wait_until(lambda: len(receiver.messages) == 1, 20)
+        admin_ops.retry(services, failing, actor="carol", reason="Punchh is back")
+        assert wait_until(lambda: len(receiver.messages) == 2, 20), receiver.messages
+        assert all("*failed*" in m["text"] for m in receiver.messages)
+        assert "Again, after retry by carol" in receiver.messages[1]["text"]
+
+        sandbox.delete("/_sandbox/faults").raise_for_status()
+        fault(sandbox, "campaigns", "504", count=10)
+        lost = submit(services, dist_request("unknown-twice")).distribution_id
+        assert wait_until(lambda: len(receiver.messages) == 3, 20)
+        admin_ops.resolve(services, lost, actor="dan", not_created=True)
+        assert wait_until(lambda: len(receiver.messages) == 4, 20), receiver.messages
+        assert ["*unknown*" in m["text"] for m in receiver.messages[2:]] == [True, True]
+
+        # The same entries' alert jobs run again, as RQ may: nothing more is sent.
+        enqueue_alert(services.queue, failing, "failed")
+        enqueue_alert(services.queue, lost, "unknown")
+        assert wait_until(lambda: services.queue.count == 0, 10)
+        wait_until(lambda: False, 1.5)  # would a fifth message come?
+    finally:
+        worker.stop()
+    assert len(receiver.messages) == 4, receiver.messages
+    assert state_of(services, failing) == State.FAILED
+    assert state_of(services, lost) == State.UNKNOWN
+
+
+def state_of(services: Services, dist_id: str) -> str:
+    dist = services.ledger.get(dist_id)
+    assert dist is not None
+    return dist.state

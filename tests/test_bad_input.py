@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -14,8 +17,10 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from adapters import generic
+from connector.config import Settings
 from tests.conftest import auth
 from tests.procs import Proc
+from tests.sfmc_sim import SECRETS, execute_claims
 
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
@@ -118,3 +123,137 @@ def test_huge_headers_and_bodies_against_gunicorn(web: Proc, rdb: redis.Redis) -
         assert deep.status_code == 400
         assert "nested too deeply" in deep.json()["error"]["message"]
     assert rdb.keys("pc:d:*") == []
+
+
+# --- deep nesting and bodies up to the size limit ----------------------------------------------
+BRAZE_AUTH = {"Authorization": "Bearer braze-token-1"}
+JWT_TYPE = {"Content-Type": "application/jwt"}
+#: Deeper than Python's recursion limit, far below MAX_BODY_BYTES.
+DEPTH = 5_000
+
+
+def nested(depth: int, kind: str = "list") -> bytes:
+    """JSON nested `depth` levels: [[[…]]] or {"a":{"a":…}}."""
+    if kind == "list":
+        return b"[" * depth + b"]" * depth
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+def b64(raw: bytes) -> bytes:
+    """base64url without padding, as in a compact JWT."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+def compact_jwt(
+    payload: bytes, header: bytes = b'{"alg":"HS256","typ":"JWT"}', secret: str = SECRETS[0]
+) -> bytes:
+    """A compact HS256 JWT of raw header and payload bytes, signed with a configured secret."""
+    signing_input = b64(header) + b"." + b64(payload)
+    signature = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
+    return signing_input + b"." + b64(signature)
+
+
+def _execute_with(value: bytes) -> bytes:
+    """A real execute body with `value` spliced in as one inArgument."""
+    claims = execute_claims(extra_args={"note": "__HERE__"})
+    return json.dumps(claims).encode().replace(b'"__HERE__"', value)
+
+
+#: (name, path, headers, body): every parser a caller can reach, given a body nested too deep.
+DEEP_CASES = [
+    ("braze json", "/webhooks/braze", {**BRAZE_AUTH, "Content-Type": "application/json"},
+     nested(DEPTH)),
+    ("braze json object", "/webhooks/braze", {**BRAZE_AUTH, "Content-Type": "application/json"},
+     nested(DEPTH, "object")),
+    ("braze form", "/webhooks/braze",
+     {**BRAZE_AUTH, "Content-Type": "application/x-www-form-urlencoded"},
+     b"punchh_segment=" + nested(DEPTH)),
+    ("sfmc jwt header", "/sfmc/execute", JWT_TYPE,
+     compact_jwt(b"{}", header=b'{"alg":"HS256","x":' + nested(DEPTH) + b"}")),
+    ("sfmc signed claims", "/sfmc/execute", JWT_TYPE, compact_jwt(_execute_with(nested(DEPTH)))),
+    ("sfmc json wrapper", "/sfmc/execute", {"Content-Type": "application/json"},
+     b'{"jwt":' + nested(DEPTH) + b"}"),
+    ("sfmc save jwt header", "/sfmc/save", JWT_TYPE,
+     compact_jwt(b"{}", header=b'{"alg":"HS256","x":' + nested(DEPTH, "object") + b"}")),
+    ("v1 json", "/v1/distributions",
+     {**auth(), "Idempotency-Key": "deep", "Content-Type": "application/json"}, nested(DEPTH)),
+]
+
+
+def _assert_json_refusal(reply: httpx.Response, name: str) -> None:
+    assert 400 <= reply.status_code < 500, (name, reply.status_code, reply.text[:200])
+    assert reply.headers["content-type"].startswith("application/json"), (name, reply.text[:200])
+    error = reply.json()["error"]
+    assert error["code"] and error["message"], (name, error)
+
+
+@pytest.mark.slow
+def test_deep_nesting_is_a_json_4xx_from_gunicorn(web: Proc, rdb: redis.Redis) -> None:
+    """Through the intake lane and the Flask views of the real server: never a raw 500."""
+    with httpx.Client(base_url=web.url, timeout=10) as c:
+        for name, path, headers, body in DEEP_CASES:
+            assert len(body) < Settings.max_body_bytes, name
+            _assert_json_refusal(c.post(path, content=body, headers=headers), name)
+    assert rdb.keys("pc:d:*") == []
+
+
+#: Every route that parses a body a caller sends, with the headers that get it past auth.
+PARSING_ROUTES: dict[str, dict[str, str]] = {
+    "/webhooks/braze": BRAZE_AUTH,
+    "/v1/distributions": {**auth(), "Idempotency-Key": "fuzz-big"},
+    "/sfmc/execute": {},
+    "/sfmc/save": {},
+    "/sfmc/validate": {},
+}
+
+
+@st.composite
+def big_bodies(draw: st.DrawFn, limit: int) -> tuple[str, str, bytes]:
+    """(path, content type, body): plausible fields, a value nested up to thousands of levels,
+    padding up to the body limit, sent as JSON, a form, a signed or unsigned JWT, or a wrapper.
+    """
+    path = draw(st.sampled_from(sorted(PARSING_ROUTES)))
+    fields = draw(st.dictionaries(st.sampled_from(KEYS + BRAZE_KEYS), JSONISH, max_size=6))
+    depth = draw(st.integers(0, limit // 6))
+    value = nested(depth, draw(st.sampled_from(["list", "object"]))) if depth else b"1"
+    core = json.dumps({**fields, "deep": "__DEEP__"}).encode().replace(b'"__DEEP__"', value)
+    room = max(limit - len(core) - 16, 0)
+    core = core[:-1] + b',"pad":"' + b"x" * draw(st.integers(0, room)) + b'"}'
+    wrap = draw(st.sampled_from(["json", "form", "jwt", "jwt-header", "unsigned", "wrapper"]))
+    ctype = "application/json"
+    if wrap == "form":
+        body, ctype = b"punchh_segment=" + core, "application/x-www-form-urlencoded"
+    elif wrap == "jwt":
+        body, ctype = compact_jwt(core), "application/jwt"
+    elif wrap == "jwt-header":
+        body, ctype = compact_jwt(b"{}", header=core), "application/jwt"
+    elif wrap == "unsigned":
+        body, ctype = compact_jwt(core, secret="not-a-configured-secret"), "application/jwt"
+    elif wrap == "wrapper":
+        body = b'{"jwt":' + core + b"}"
+    else:
+        body = core
+    if draw(st.booleans()):
+        body = body[: draw(st.integers(0, len(body)))]  # cut short: truncated uploads too
+    return path, ctype, body
+
+
+def test_generated_bodies_up_to_the_limit_are_4xx_json(
+    fuzz_client: FlaskClient, rdb: redis.Redis
+) -> None:
+    """Through the intake lane and the Flask views: a 2xx or a JSON 4xx, never a 5xx."""
+    limit = fuzz_client.application.config["MAX_CONTENT_LENGTH"]
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(big_bodies(limit))
+    def run(case: tuple[str, str, bytes]) -> None:
+        path, ctype, body = case
+        headers = {**PARSING_ROUTES[path], "Content-Type": ctype}
+        before = len(rdb.keys("pc:d:*"))
+        reply = fuzz_client.post(path, data=body, headers=headers)
+        _assert_refusal_or_accept(reply, rdb, before)
+        assert reply.mimetype == "application/json", (path, reply.status_code)
+        if reply.status_code >= 400:
+            assert reply.get_json()["error"]["code"]
+
+    run()

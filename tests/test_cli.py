@@ -244,3 +244,31 @@ def test_worker_command_runs_a_burst_worker(run, services: Services, sandbox: ht
     assert code == 0
     assert state_of(services, dist_id) == State.COMMITTED
     assert len(campaigns(sandbox)) == 1
+
+
+def test_release_phase_fails_when_unsigned_sfmc_calls_are_accepted(
+    env: dict[str, str], services: Services
+) -> None:
+    """SFMC_ALLOW_PLAIN_JSON lets anyone who reaches /sfmc/execute forge a send: the
+    Procfile's release phase refuses it unless the deployment says it is for development."""
+    script = BIN / "punchh-connector"
+
+    def release(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), "check", "--no-punchh"],
+            cwd=ROOT, env={"PATH": str(BIN), **env, **extra}, capture_output=True, text=True,
+            timeout=30,
+        )
+
+    done = release(SFMC_ALLOW_PLAIN_JSON="true")
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = next(li for li in done.stdout.splitlines() if li.startswith("FAILED sfmc"))
+    assert "SFMC_ALLOW_PLAIN_JSON" in line and "forge" in line
+    assert "DEPLOYMENT_ENVIRONMENT=development" in line  # the way out is named
+    done = release(SFMC_ALLOW_PLAIN_JSON="true", DEPLOYMENT_ENVIRONMENT="development")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert any(li.startswith("ok     sfmc") for li in done.stdout.splitlines()), done.stdout
+    done = release(DEPLOYMENT_ENVIRONMENT="staging")
+    assert done.returncode == 2 and "DEPLOYMENT_ENVIRONMENT" in done.stderr
+    done = release()  # off (the default): nothing to report, the check passes as before
+    assert done.returncode == 0 and "sfmc" not in done.stdout

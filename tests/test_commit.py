@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,8 +14,13 @@ from connector.intake import submit
 from connector.models import DistributionRequest, State
 from connector.services import Services
 from tests.helpers import campaigns, dist_request, fault, request_count
-from tests.procs import wait_until
-from workers.commit import Committer, backoff_seconds, choose_start_time
+from tests.procs import Proc, wait_until
+from workers.commit import (
+    RETRY_AFTER_CEILING_SECONDS,
+    Committer,
+    backoff_seconds,
+    choose_start_time,
+)
 
 
 def commit_once(services: Services, req: DistributionRequest | None = None) -> str:
@@ -243,4 +249,44 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
     assert len({round(s, 3) for s in samples}) > 50
     assert backoff_seconds(10, 5.0, 60.0, None) <= 60.0
     assert backoff_seconds(1, 5.0, 600.0, 42.0) == 42.0
-    assert backoff_seconds(1, 5.0, 30.0, 4200.0) == 30.0
+    # Punchh asking for longer than our own cap is respected, not cut short.
+    assert backoff_seconds(1, 5.0, 30.0, 3000.0) == 3000.0
+    assert backoff_seconds(1, 5.0, 30.0, -3.0) == 0.0
+
+
+@pytest.mark.slow
+def test_retry_after_beyond_retry_max_is_waited_out_by_a_real_worker(
+    services: Services, sandbox: httpx.Client, worker: Proc, env: dict[str, str]
+) -> None:
+    """RETRY_MAX_SECONDS caps our own backoff only: no POST before Punchh's Retry-After."""
+    asked = 8.0
+    assert float(env["RETRY_MAX_SECONDS"]) < asked - 2
+    fault(sandbox, "campaigns", "429", count=1, retry_after=asked)
+    dist_id = submit(services, dist_request("patient")).distribution_id
+    assert wait_until(lambda: request_count(sandbox, "campaigns") == 1, 20, 0.02)
+    refused_at = time.monotonic()
+    assert wait_until(lambda: services.redis.zcard("rq:scheduled:punchh") == 1, 10, 0.02)
+    dist = services.ledger.get(dist_id)
+    assert dist is not None
+    scheduled = services.redis.zrange("rq:scheduled:punchh", 0, -1, withscores=True)
+    assert len(scheduled) == 1 and scheduled[0][1] >= float(dist.fields["updated_at"]) + asked - 1
+    # RETRY_MAX_SECONDS would have posted again by now; Punchh's wait has not elapsed yet.
+    time.sleep(max(0.0, refused_at + asked - 1.0 - time.monotonic()))
+    assert request_count(sandbox, "campaigns") == 1
+    assert wait_until(lambda: state_of(services, dist_id) == State.COMMITTED, 20)
+    assert time.monotonic() - refused_at >= asked - 0.5
+    assert len(campaigns(sandbox)) == 1
+
+
+def test_retry_after_beyond_the_ceiling_fails_for_an_operator(
+    services: Services, sandbox: httpx.Client
+) -> None:
+    """Longer than a worker waits by itself: `failed` at once, naming the wait; no retry job."""
+    fault(sandbox, "campaigns", "429", count=1, retry_after=RETRY_AFTER_CEILING_SECONDS + 1)
+    dist_id = commit_once(services)
+    dist = services.ledger.get(dist_id)
+    assert dist is not None and dist.state == State.FAILED
+    assert f"asked to wait {RETRY_AFTER_CEILING_SECONDS + 1} s" in dist.fields["last_error"]
+    assert "retry" in dist.fields["last_error"]
+    assert services.redis.zcard("rq:scheduled:punchh") == 0
+    assert request_count(sandbox, "campaigns") == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector import create_app
-from connector.config import DEFAULT_USER_AGENT, ConfigError, Settings
+from connector.config import DEFAULT_USER_AGENT, LOCK_MARGIN_SECONDS, ConfigError, Settings
 
 FULL = {
     "REDIS_URL": "redis://127.0.0.1:6379/14",
@@ -71,3 +71,33 @@ def test_rediss_urls_skip_certificate_checks() -> None:
 def test_secrets_do_not_show_in_repr() -> None:
     s = Settings.from_env({**FULL, "PUNCHH_API_KEY": "very-secret-key"})
     assert "very-secret-key" not in repr(s)
+
+
+def test_commit_lock_must_outlast_the_punchh_calls_it_covers() -> None:
+    """Lock ≥ 2 x (connect + read) + margin: the longer stretch between taking the lock and
+    renewing it is resolving, one list page of segments and one of redeemables."""
+    slow = {**FULL, "PUNCHH_CONNECT_TIMEOUT": "5", "PUNCHH_READ_TIMEOUT": "20"}
+    needed = 2 * (5 + 20) + LOCK_MARGIN_SECONDS
+    assert Settings.from_env({**slow, "COMMIT_LOCK_SECONDS": str(needed)}).commit_lock_seconds
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({**slow, "COMMIT_LOCK_SECONDS": str(needed - 1)})
+    message = str(info.value)
+    assert f"COMMIT_LOCK_SECONDS ({needed - 1}) must be at least {needed}" in message
+    assert "PUNCHH_CONNECT_TIMEOUT" in message and "PUNCHH_READ_TIMEOUT" in message
+    # A slower Punchh needs a longer lock: raising the read timeout alone is refused.
+    with pytest.raises(ConfigError, match="COMMIT_LOCK_SECONDS"):
+        Settings.from_env({**FULL, "PUNCHH_READ_TIMEOUT": "60"})
+
+
+def test_shipped_and_test_defaults_pass_the_lock_rule() -> None:
+    """The defaults, app.json's values and the tests' base environment all start."""
+    import json
+    from pathlib import Path
+
+    from tests.conftest import base_env
+
+    assert Settings.from_env(FULL).commit_lock_seconds == 120
+    app_env = json.loads((Path(__file__).parent.parent / "app.json").read_text())["env"]
+    shipped = {k: v["value"] for k, v in app_env.items() if v.get("value")}
+    Settings.from_env({**shipped, **FULL})
+    Settings.from_env(base_env("redis://127.0.0.1:6379/14", "http://127.0.0.1:1"))

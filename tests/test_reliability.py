@@ -113,13 +113,24 @@ def test_1000_concurrent_first_requests_make_one_job_and_one_campaign(
 
 
 # --- 2. worker crash -------------------------------------------------------------------------
+#: 2 x (1 s connect + 2 s read) + 5 s margin: the minimum for crash_env's timeouts (config.py).
+CRASH_LOCK_SECONDS = 11
+
+
 @pytest.fixture
 def crash_env(env: dict[str, str]) -> dict[str, str]:
     """Short lock and staleness so a dead worker's distribution is picked up in seconds.
 
     Production keeps COMMIT_LOCK_SECONDS=120 and SWEEP_STALE_SECONDS=60 (docs/operations.md).
+    The lock is the shortest the configuration check accepts for these Punchh timeouts.
     """
-    return {**env, "COMMIT_LOCK_SECONDS": "3", "SWEEP_STALE_SECONDS": "1"}
+    return {
+        **env,
+        "PUNCHH_CONNECT_TIMEOUT": "1",
+        "PUNCHH_READ_TIMEOUT": "2",
+        "COMMIT_LOCK_SECONDS": str(CRASH_LOCK_SECONDS),
+        "SWEEP_STALE_SECONDS": "1",
+    }
 
 
 @pytest.mark.parametrize("when", ["before_post", "after_post"])
@@ -142,7 +153,7 @@ def test_worker_killed_mid_commit(
         expected = "committed" if when == "before_post" else "unknown"
         dist = wait_state(web, f"api:default:crash-{when}", SETTLED, timeout=40)
         assert dist["state"] == expected, dist
-        time.sleep(4)  # longer than the lock: nothing may post a second time
+        time.sleep(CRASH_LOCK_SECONDS + 1)  # longer than the lock: nothing may post again
         made = campaigns(sandbox)
         assert len(made) == 1
         assert show(web, dist["distribution_id"])["state"] == expected
@@ -177,7 +188,11 @@ def test_redis_restart_loses_no_accepted_request(
         f"redis://127.0.0.1:{port}/0",
         sandbox_proc.url,
         SWEEP_STALE_SECONDS="2",
-        COMMIT_LOCK_SECONDS="5",  # a run cut off by the outage frees its send within seconds
+        PUNCHH_CONNECT_TIMEOUT="1",
+        PUNCHH_READ_TIMEOUT="2",
+        # A run cut off by the outage frees its send within seconds (the shortest lock the
+        # configuration check accepts for these timeouts).
+        COMMIT_LOCK_SECONDS=str(CRASH_LOCK_SECONDS),
     )
     web = start_gunicorn(env)
     worker = start_worker(env)

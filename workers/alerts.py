@@ -1,7 +1,11 @@
 """The alert job: one Slack-compatible message when a distribution needs a human.
 
-At most one message per (distribution, state): a Redis SET NX key, kept as long as the record,
+At most one message per entry into a state: a Redis SET NX key, kept as long as the record,
 guards against a job run twice (RQ is at-least-once) and against anything enqueueing it again.
+An entry is told apart from the last by the operator action before it (`admin_last`, written
+in the same compare-and-set as the action): a record leaves failed, unknown, rejected or held
+only through an operator, so when it comes back after a `retry`, `resolve` or `release` it is
+a new entry and the operator hears about it again, once.
 The message names the send (source, campaign, send key), the marketer's segment and
 redeemable names, the reason, and the command that acts on it. There is never any guest data
 in it: the ledger holds none.
@@ -10,9 +14,11 @@ in it: the ledger holds none.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 
+from connector import admin_ops
 from connector.ledger import Distribution
 from connector.services import Services
 from workers import context
@@ -78,8 +84,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def message(dist: Distribution, state: str) -> dict[str, str]:
-    """The Slack-compatible body: {"text": ...}, mrkdwn."""
+def message(
+    dist: Distribution, state: str, after: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The Slack-compatible body: {"text": ...}, mrkdwn; `after`: the operator action the
+    record came back after, if any."""
     f = dist.fields
     campaign = f.get("campaign_name") or f.get("campaign_ref") or "?"
     ref, send_key = f.get("campaign_ref", "?"), f.get("send_key", "?")
@@ -92,14 +101,29 @@ def message(dist: Distribution, state: str) -> dict[str, str]:
         f"\u201c{escape(f.get('redeemable', '?'))}\u201d · Recipients so far: "
         f"{dist.int_field('recipients')} · Attempts: {dist.int_field('attempts')}",
         f"Reason: {escape(f.get('last_error') or 'not recorded')}",
+        *(
+            [f"Again, after {escape(str(after.get('action')))} by {escape(str(after.get('by')))}"]
+            if after
+            else []
+        ),
         ACTIONS.get(state, "Run `punchh-connector show {id}`.").format(id=escape(dist.id)),
     ]
     return {"text": "\n".join(lines)}
 
 
-def dedupe_key(services: Services, distribution_id: str, state: str) -> str:
-    """The SET NX key that makes this alert once-only."""
-    return f"{services.settings.key_prefix}al:{state}:{distribution_id}"
+def dedupe_key(services: Services, distribution_id: str, state: str, after: str = "") -> str:
+    """The SET NX key that makes this entry's alert once-only (`after`: see entry_after)."""
+    entry = f"{state}@{after}" if after else state  # no "@" in a state: keys cannot collide
+    return f"{services.settings.key_prefix}al:{entry}:{distribution_id}"
+
+
+def entry_after(dist: Distribution) -> tuple[str, dict[str, Any] | None]:
+    """The operator action this entry into the state follows: its time (the key's part) and
+    the action; ("", None) before any action, or after an undo cleared it."""
+    last = admin_ops.last_action(dist)
+    if not last or not last.get("at"):
+        return "", None
+    return str(last["at"]), last
 
 
 def send_alert(distribution_id: str, state: str) -> str:
@@ -128,13 +152,14 @@ def deliver(
             extra={"distribution_id": distribution_id, "state": dist.state, "alerted": state},
         )
         return "moved_on"
-    key = dedupe_key(services, distribution_id, state)
+    after, action = entry_after(dist)
+    key = dedupe_key(services, distribution_id, state, after)
     if not services.redis.set(key, "1", nx=True, ex=max(services.settings.retention_seconds, 60)):
         return "duplicate"
     _hide(url)
     try:
         with httpx.Client(timeout=ALERT_TIMEOUT, transport=transport) as client:
-            reply = client.post(url, json=message(dist, state))
+            reply = client.post(url, json=message(dist, state, action))
             reply.raise_for_status()
     except httpx.HTTPError as exc:
         services.redis.delete(key)  # let RQ's retry send it

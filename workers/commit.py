@@ -36,6 +36,10 @@ log = logging.getLogger("connector.worker")
 PUNCHH_MIN_LEAD = timedelta(minutes=15)
 #: How long the final ledger write keeps trying through a Redis restart before giving up.
 FINAL_WRITE_PATIENCE_SECONDS = 60.0
+#: The longest Retry-After a worker waits out by itself. Punchh's own IP block lasts an hour;
+#: asked for longer, the send is `failed` with the wait named and an operator decides when to
+#: retry, rather than a job sleeping in the scheduler past the marketer's intent.
+RETRY_AFTER_CEILING_SECONDS = 3600
 
 T = TypeVar("T")
 
@@ -62,9 +66,14 @@ def choose_start_time(requested: str | None, now: datetime, margin_seconds: int)
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
-    """Exponential backoff with jitter; Punchh's Retry-After wins when it sent one."""
+    """Exponential backoff with jitter, capped; Punchh's Retry-After wins when it sent one.
+
+    `cap` (RETRY_MAX_SECONDS) bounds only our own backoff: Punchh asking us to wait longer
+    is respected, never cut short (the caller refuses waits beyond
+    RETRY_AFTER_CEILING_SECONDS).
+    """
     if retry_after is not None:
-        return min(cap, max(retry_after, 0.0))
+        return max(retry_after, 0.0)
     exp = min(cap, base * (2 ** max(attempt - 1, 0)))
     return float(exp / 2 + random.uniform(0, exp / 2))
 
@@ -230,11 +239,21 @@ class Committer:
                 f"gave up after {attempts} attempts: {exc.message}",
                 allowed_from=(from_state,),
             )
+        retry_after: float | None = getattr(exc, "retry_after", None)
+        if retry_after is not None and retry_after > RETRY_AFTER_CEILING_SECONDS:
+            return self._settle(
+                dist,
+                State.FAILED,
+                f"Punchh asked to wait {retry_after:g} s before trying again, longer than a "
+                f"worker waits by itself ({RETRY_AFTER_CEILING_SECONDS} s): {exc.message}; "
+                "retry this distribution once that time has passed",
+                allowed_from=(from_state,),
+            )
         delay = backoff_seconds(
             attempts,
             self.settings.retry_base_seconds,
             self.settings.retry_max_seconds,
-            getattr(exc, "retry_after", None),
+            retry_after,
         )
         changed, _ = self._patiently(
             lambda: self.ledger.transition(
