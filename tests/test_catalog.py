@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -16,8 +17,10 @@ import redis
 from connector.punchh.client import MAX_PAGES, PunchhClient
 from connector.punchh.errors import (
     NameAmbiguous,
+    PunchhAmbiguous,
     PunchhAuthError,
     PunchhLockedOut,
+    PunchhRejected,
     PunchhUnexpected,
 )
 from connector.punchh.lockout import AuthLockout
@@ -166,3 +169,20 @@ def test_a_lockout_written_by_an_older_worker_is_honoured(
     with pytest.raises(PunchhLockedOut):
         lockout.check()
     assert json.loads(json.dumps(current.as_dict()))["reason"] == "Punchh answered 401"
+
+
+@pytest.mark.parametrize("status", [200, 422])
+def test_an_answer_nested_deeper_than_python_parses_is_classified_not_raised(
+    status: int,
+) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    client, _ = scripted(lambda request: httpx.Response(status, content=deep))
+    expected = PunchhAmbiguous if status == 200 else PunchhRejected
+    with pytest.raises(expected):
+        client.commit(
+            redeemable_uuid="u",
+            segment_id=1,
+            name="n",
+            start_time=datetime.now(UTC) + timedelta(hours=1),
+            external_campaign_id="x",
+        )

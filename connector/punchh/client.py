@@ -246,7 +246,8 @@ class PunchhClient:
         status = response.status_code
         try:
             body: Any = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Nested deeper than Python parses: as unreadable as any other non-JSON answer.
             body = response.text
         if status == 200:
             if isinstance(body, str):
