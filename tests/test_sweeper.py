@@ -73,3 +73,14 @@ def test_a_job_popped_by_a_worker_that_died_is_not_taken_for_pending(
     assert len(services.queue.get_job_ids()) == 1
     Committer(services).run(dist_id)
     assert len(campaigns(sandbox)) == 1
+
+
+def test_a_retry_whose_job_was_lost_waits_for_its_time(
+    services: Services, sandbox: httpx.Client
+) -> None:
+    # Punchh asked for a wait (Retry-After) and the scheduled job was then lost: the sweeper
+    # re-queues the send only once the wait is over, never posting early.
+    dist_id = services.ledger.intake(dist_request(), now=time.time() - 120).distribution_id
+    services.ledger.set_fields(dist_id, {"next_attempt_at": time.time() + 600})
+    assert sweep(services) == 0
+    assert sweep(services, now=time.time() + 601) == 1

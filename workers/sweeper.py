@@ -31,6 +31,9 @@ def sweep(services: Services, *, now: float | None = None) -> int:
             continue
         if _job_pending(services, dist.fields.get("job_id")):
             continue
+        due = dist.float_field("next_attempt_at")
+        if due is not None and due > now:
+            continue  # Punchh asked for a wait (Retry-After): never post before it is over
         # The job decides what the state means: queued/resolving → try again; committing →
         # unknown (the POST may have been sent).
         enqueue_commit(services.queue, ledger, dist_id)
