@@ -16,6 +16,11 @@ def submit(services: Services, req: DistributionRequest) -> IntakeResult:
     """Record one recipient's request; the first of a send also queues its commit job."""
     result = services.ledger.intake(req)
     if result.outcome == "created":
+        # --- durability (issue 11 §3): the new record must survive a failover before any
+        # answer or job. NotDurable is a RedisError, so the caller answers 503 + Retry-After:
+        # the platform retries, and the retry counts on this record (if Redis kept it) or
+        # creates it again (if it did not). Counted recipients never wait here.
+        services.ledger.make_durable()
         if result.state == State.QUEUED:
             # A crash right here leaves a queued record with no job; the sweeper re-queues it.
             enqueue_commit(services.queue, services.ledger, result.distribution_id)

@@ -83,6 +83,8 @@ class Services:
             fanout_limit=settings.fanout_limit,
             fanout_window_seconds=settings.fanout_window_seconds,
             replay_seconds=settings.sfmc_dedupe_seconds,
+            durability_mode=settings.ledger_durability,
+            durability_timeout_ms=settings.ledger_durability_timeout_ms,
         )
         return cls(settings, conn, ledger, Queue(settings.queue_name, connection=conn))
 
