@@ -23,6 +23,7 @@ def test_reads_required_values_and_defaults() -> None:
     assert s.punchh_user_agent.split("/")[1] == "Connector"
     assert s.retention_seconds == 7 * 86400
     assert s.fanout_limit == 3 and s.fanout_window_seconds == 3600
+    assert (s.ledger_durability, s.ledger_durability_timeout_ms) == ("auto", 1000)
 
 
 def test_missing_values_are_all_named() -> None:
@@ -43,6 +44,9 @@ def test_missing_values_are_all_named() -> None:
         ("REDIS_URL", "localhost:6379", "REDIS_URL must be a redis://"),
         ("PUNCHH_BASE_URL", "punchh.com", "PUNCHH_BASE_URL must start with https://"),
         ("SEND_KEY_TIMEZONE", "Mars/Olympus", "is not a known zone"),
+        ("LEDGER_DURABILITY", "sometimes", "LEDGER_DURABILITY must be one of auto, replica"),
+        ("LEDGER_DURABILITY_TIMEOUT_MS", "0", "LEDGER_DURABILITY_TIMEOUT_MS must be between 1"),
+        ("LEDGER_DURABILITY_TIMEOUT_MS", "9000", "must be between 1 and 4000"),
     ],
 )
 def test_malformed_values_are_refused(name: str, value: str, expected: str) -> None:
