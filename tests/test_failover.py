@@ -137,6 +137,7 @@ def test_failover_loses_committing_while_punchh_creates_the_campaign(
         if posted_before:  # the answer found `resolving`: the mismatch is on the record
             notes = [e.get("note", "") for e in shown.json()["events"]]
             assert any("while the ledger said resolving" in n for n in notes), notes
+            assert pair.client(pair.replica_port).hget("pc:m", "commit_ledger_mismatch") == "1"
     finally:
         web.stop()
         worker.stop()
