@@ -147,7 +147,11 @@ local fields = {'state', 'committed', 'updated_at', ARGV[1], 'campaign_id', ARGV
 for i = 7, 6 + 2 * n do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 local event = ARGV[3]
-if cur[1] ~= 'committing' then
+if cur[1] == 'unknown' then
+  local e = cjson.decode(event)
+  e['note'] = 'Punchh answered after the run was presumed lost'
+  event = cjson.encode(e)
+elseif cur[1] ~= 'committing' then
   local e = cjson.decode(event)
   e['note'] = 'Punchh created campaign ' .. ARGV[5] .. ' while the ledger said '
     .. (cur[1] or 'nothing (record gone)') .. ': a lost write, recorded committed'

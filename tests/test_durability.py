@@ -158,3 +158,33 @@ def test_an_unconfirmed_creation_is_a_503_with_retry_after(pair: Pair) -> None:
     )
     assert reply.status_code == 503 and reply.headers["Retry-After"]
     services.redis.close()
+
+
+def test_counted_recipients_stay_one_round_trip_without_wait(pair: Pair) -> None:
+    """Only a send's first request waits; every counted one is a single EVALSHA."""
+    services = services_on(
+        f"redis://127.0.0.1:{pair.primary_port}/0", LEDGER_DURABILITY="replica"
+    )
+    primary = pair.client(pair.primary_port)
+
+    def calls() -> dict[str, int]:
+        stats = primary.info("commandstats")
+        return {
+            name.removeprefix("cmdstat_"): int(v["calls"])
+            for name, v in stats.items()
+            if name not in ("cmdstat_info", "cmdstat_replconf", "cmdstat_ping")
+        }
+
+    before = calls()
+    submit(services, dist_request("one-send"))
+    created = calls()
+    assert created.get("wait", 0) - before.get("wait", 0) == 1
+    for _ in range(50):
+        assert submit(services, dist_request("one-send")).outcome == "counted"
+    after = calls()
+    delta = {k: n - created.get(k, 0) for k, n in after.items() if n != created.get(k, 0)}
+    # commandstats also counts the script's own calls (HMGET, HINCRBY): one EVALSHA each, and
+    # nothing else sent by the client.
+    assert delta.pop("evalsha") == 50 and "wait" not in delta, delta
+    assert set(delta) <= {"hmget", "hincrby"}, delta
+    services.redis.close()

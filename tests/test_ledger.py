@@ -181,3 +181,13 @@ def test_a_forgotten_record_is_rebuilt_as_committed(rdb: redis.Redis) -> None:
     assert dist is not None and dist.state == "committed"
     assert dist.fields["segment"] == "Lapsed 90 days" and dist.fields["campaign_id"] == "7"
     assert [d.id for d in ledger.recent()] == [dist_id]
+
+
+def test_an_answer_after_the_run_was_presumed_lost_settles_unknown(rdb: redis.Redis) -> None:
+    ledger = make_ledger(rdb)
+    dist_id = ledger.intake(dist_request("late")).distribution_id
+    read = ledger.get(dist_id)
+    assert read is not None
+    ledger.transition(dist_id, State.UNKNOWN)
+    assert ledger.record_commit(read, 9, {})[:2] == (True, "unknown")
+    assert ledger.events(dist_id)[-1]["note"] == "Punchh answered after the run was presumed lost"

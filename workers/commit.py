@@ -215,6 +215,11 @@ class Committer:
                     extra={"distribution_id": dist.id, "campaign_id": campaign_id,
                            "recorded": recorded},
                 )
+        elif before == State.UNKNOWN:
+            # The sweeper gave up on this run while Punchh was still answering; the answer
+            # settles it, so the operator need not.
+            log.info("Punchh answered after the run was presumed lost",
+                     extra={"distribution_id": dist.id, "campaign_id": campaign_id})
         elif before != State.COMMITTING:
             log.warning(
                 "ledger mismatch after commit: recorded committed",
