@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import redis
 
+from connector import durability
 from connector.config import Settings
 from connector.jobs import enqueue_commit
 from connector.ledger import Distribution
@@ -78,6 +79,8 @@ class CheckItem:
     name: str
     ok: bool
     detail: str
+    #: Passed, but something an operator should read (e.g. where a crash could lose writes).
+    warning: bool = False
 
 
 @dataclass
@@ -475,7 +478,7 @@ def check_configuration(settings: Settings) -> CheckItem:
 
 
 def check_redis(services: Services) -> CheckItem:
-    """PING, the server version, and an eviction policy that cannot drop accepted sends."""
+    """PING, the server version, and an eviction policy that never drops a ledger record."""
     try:
         services.redis.ping()
         info: dict[str, Any] = services.redis.info()
@@ -483,14 +486,66 @@ def check_redis(services: Services) -> CheckItem:
         return CheckItem("redis", False, f"unreachable: {type(exc).__name__}: {exc}")
     version = info.get("redis_version", "?")
     policy = str(info.get("maxmemory_policy", "unknown"))
-    if policy.startswith("allkeys-"):
+    if policy != "noeviction":
+        # volatile-* policies evict keys with a TTL, and committed records carry one: a late
+        # recipient would then create the send again and it would be posted a second time.
         return CheckItem(
             "redis",
             False,
-            f"Redis {version} evicts any key under memory pressure ({policy}): accepted "
-            "distributions could vanish; set maxmemory-policy noeviction",
+            f"Redis {version} may evict keys under memory pressure (maxmemory-policy {policy}): "
+            "a distribution it drops, even a committed one, can be created and posted to "
+            "Punchh again; set maxmemory-policy noeviction",
         )
-    return CheckItem("redis", True, f"Redis {version} answers (maxmemory-policy {policy})")
+    return CheckItem("redis", True, f"Redis {version} answers (maxmemory-policy noeviction)")
+
+
+def check_durability(services: Services) -> CheckItem:
+    """Persistence, replicas and LEDGER_DURABILITY: where a Redis crash could lose writes."""
+    try:
+        found = durability.facts(services.redis)
+        chosen = durability.resolve(services.redis, services.settings.ledger_durability)
+    except durability.DurabilityUnavailable as exc:
+        return CheckItem("durability", False, str(exc))
+    except redis.RedisError as exc:
+        return CheckItem("durability", False, f"unreachable: {type(exc).__name__}: {exc}")
+    parts = [
+        f"LEDGER_DURABILITY={services.settings.ledger_durability} waits for "
+        + {"both": "a replica and the AOF fsync", "replica": "a replica (WAIT)",
+           "aof": "the AOF fsync (WAITAOF)", "none": "nothing"}[chosen.name],
+        f"{found['replicas']} connected replica(s)",
+        "appendonly " + (f"yes (appendfsync {found['fsync'] or 'not reported'})"
+                         if found["aof"] else "no"),
+        "RDB snapshots " + ("not reported" if found["save"] is None
+                            else f"'{found['save']}'" if found["save"] else "off"),
+    ]
+    if found["role"] != "master":
+        return CheckItem(
+            "durability", False, f"REDIS_URL points at a {found['role']}, not the primary"
+        )
+    warnings = []
+    if found["replicas"] == 0 and not found["aof"]:
+        warnings.append(
+            "a Redis crash loses every write since the last snapshot (all of them without "
+            "snapshots): accepted sends can vanish and a forgotten `committing` can post a "
+            "campaign twice; add a replica or turn on appendonly"
+        )
+    elif chosen.name == "none":
+        warnings.append(
+            "nothing confirms the ledger's writes: a failover or crash right after a write "
+            "can forget it (accepted sends lost, a campaign posted twice); use "
+            "LEDGER_DURABILITY=auto"
+        )
+    if found["aof"] and not chosen.aof and found["fsync"] != "always":
+        warnings.append(
+            f"the AOF is fsynced {'every second' if found['fsync'] == 'everysec' else 'by the OS'}"
+            " and not waited for (WAITAOF needs Redis 7.2): a crash of Redis itself can lose "
+            "the last writes"
+            + ("; the replica covers a failover" if chosen.replica else "")
+        )
+    detail = "; ".join(parts)
+    if warnings:
+        detail += ". WARNING: " + " WARNING: ".join(warnings)
+    return CheckItem("durability", True, detail, warning=bool(warnings))
 
 
 def check_punchh(services: Services) -> CheckItem:
@@ -539,7 +594,9 @@ def check_unsigned_sfmc(settings: Settings) -> CheckItem | None:
 
 def check(services: Services, *, punchh: bool = True) -> CheckReport:
     """Configuration, Redis, and (unless told not to) Punchh reachability and key validity."""
-    report = CheckReport([check_configuration(services.settings), check_redis(services)])
+    report = CheckReport(
+        [check_configuration(services.settings), check_redis(services), check_durability(services)]
+    )
     unsigned = check_unsigned_sfmc(services.settings)
     if unsigned is not None:
         report.items.append(unsigned)

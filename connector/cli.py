@@ -140,7 +140,8 @@ def _check(services: Services, args: argparse.Namespace, out: TextIO) -> int:
         print(json.dumps(report.as_dict(), indent=2), file=out)
     else:
         for item in report.items:
-            print(f"{'ok' if item.ok else 'FAILED':<7}{item.name:<15}{item.detail}", file=out)
+            mark = "FAILED" if not item.ok else "WARN" if item.warning else "ok"
+            print(f"{mark:<7}{item.name:<15}{item.detail}", file=out)
     return OK if report.ok else REFUSED
 
 

@@ -12,6 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from connector.version import __version__
 
 DEFAULT_USER_AGENT = f"PunchhConnector/Connector/{__version__}"
+#: LEDGER_DURABILITY's values (connector/durability.py explains each).
+DURABILITY_MODES = ("auto", "replica", "aof", "both", "none")
+#: Longest LEDGER_DURABILITY_TIMEOUT_MS: under the Redis client's 5 s socket timeout.
+MAX_DURABILITY_TIMEOUT_MS = 4000
 
 #: Punchh calls a commit attempt may make, each at its full connect + read timeout, between
 #: taking the per-distribution lock and renewing it: the worker takes the lock, resolves both
@@ -72,6 +76,8 @@ class Settings:
     alert_webhook_url: str = ""
     trusted_proxy_count: int = 1
     log_level: str = "INFO"
+    ledger_durability: str = "auto"
+    ledger_durability_timeout_ms: int = 1000
 
     @property
     def retention_seconds(self) -> int:
@@ -170,6 +176,10 @@ class Settings:
             alert_webhook_url=env.get("ALERT_WEBHOOK_URL", "").strip(),
             trusted_proxy_count=number("TRUSTED_PROXY_COUNT", defaults["trusted_proxy_count"], int),
             log_level=(env.get("LOG_LEVEL", "").strip() or "INFO").upper(),
+            ledger_durability=env.get("LEDGER_DURABILITY", "").strip().lower() or "auto",
+            ledger_durability_timeout_ms=number(
+                "LEDGER_DURABILITY_TIMEOUT_MS", defaults["ledger_durability_timeout_ms"], int
+            ),
         )
         if settings.punchh_base_url and not settings.punchh_base_url.startswith(
             ("http://", "https://")
@@ -181,6 +191,16 @@ class Settings:
             problems.append("REDIS_URL must be a redis://, rediss:// or unix:// URL")
         if settings.commit_max_attempts < 1:
             problems.append("COMMIT_MAX_ATTEMPTS must be at least 1")
+        if settings.ledger_durability not in DURABILITY_MODES:
+            problems.append(
+                f"LEDGER_DURABILITY must be one of {', '.join(DURABILITY_MODES)}, "
+                f"got {settings.ledger_durability!r}"
+            )
+        if not 1 <= settings.ledger_durability_timeout_ms <= MAX_DURABILITY_TIMEOUT_MS:
+            # WAIT blocks the Redis connection: it must end well inside the socket timeout.
+            problems.append(
+                f"LEDGER_DURABILITY_TIMEOUT_MS must be between 1 and {MAX_DURABILITY_TIMEOUT_MS}"
+            )
         if settings.fanout_limit < 1:
             problems.append("FANOUT_LIMIT must be at least 1")
         if settings.send_gap_seconds < 1:

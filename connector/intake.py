@@ -17,6 +17,9 @@ def submit(services: Services, req: DistributionRequest) -> IntakeResult:
     """Record one recipient's request; the first of a send also queues its commit job."""
     result = services.ledger.intake(req)
     if result.outcome == "created":
+        # The ledger has confirmed the new record durable (or raised NotDurable, a RedisError
+        # answered 503 + Retry-After: the platform retries, and the retry counts on the record
+        # and confirms it, or creates it again if Redis lost it) before any job is queued.
         if result.state == State.QUEUED:
             # A crash right here leaves a queued record with no job; the sweeper re-queues it.
             enqueue_commit(services.queue, services.ledger, result.distribution_id)

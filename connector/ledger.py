@@ -13,6 +13,8 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
+from connector import durability
+from connector.durability import Durability
 from connector.models import (
     ACTIVE_STATES,
     DistributionRequest,
@@ -29,6 +31,14 @@ TRACE_PREFIX = "t_"
 
 #: Events kept per distribution (state changes and admin actions).
 MAX_EVENTS = 50
+
+#: States waiting for an operator: neither the record nor its events expire until one acts.
+WAITING_STATES = frozenset({State.UNKNOWN, State.FAILED, State.HELD})
+
+#: Durability decided per Redis server and mode in this process. Kept at module level so it
+#: survives fork: RQ's work horse uses what its worker decided at start-up, not what `auto`
+#: would see in the middle of a failover (a replica just lost looks like no replica at all).
+_DECIDED: dict[tuple[str, str], Durability] = {}
 
 # Intake, in two scripts sharing their KEYS and ARGV layout.
 # KEYS: record ('' when the request follows its send: the script finds the record through the
@@ -94,11 +104,13 @@ if cur[1] then
     + _keep_open("cur[1]")
     + """
   redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':counted', 1)
-  return {'counted', cur[1], tostring(n), id}
+  return {'counted', cur[1], tostring(n), id, cur[4] or ''}
 end
 """
 )
-_READ_CURRENT = "local cur = redis.call('HMGET', rk, 'state', 'segment', 'redeemable')\n"
+_READ_CURRENT = (
+    "local cur = redis.call('HMGET', rk, 'state', 'segment', 'redeemable', 'unconfirmed')\n"
+)
 # Every recipient after the first of a send: a few short arguments, one round trip.
 _COUNT_LUA = (
     _locate("return {'missing'}")
@@ -185,16 +197,60 @@ redis.call('LTRIM', KEYS[2], 0, %d)
 local ttl = tonumber(ARGV[3])
 if ARGV[2] == 'queued' or ARGV[2] == 'resolving' or ARGV[2] == 'committing' then
   redis.call('ZADD', KEYS[3], tonumber(ARGV[1]), ARGV[5])
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[2])
 else
   redis.call('ZREM', KEYS[3], ARGV[5])
-  if ttl > 0 then
-    redis.call('EXPIRE', KEYS[1], ttl)
-    redis.call('EXPIRE', KEYS[2], ttl)
-  end
+end
+-- Retention starts only when nothing is left to do: active records and records waiting for
+-- an operator (ttl 0) keep no expiry, and lose one they had.
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+else
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[2])
 end
 return {1, cur}
+""".replace("%d", str(MAX_EVENTS - 1))
+
+# Punchh answered with a campaign id: the record ends committed whatever state the ledger
+# holds (a failover may have lost `committing`), and is written again if it is gone. KEYS:
+# record, events, active set, index. ARGV: now, retention seconds, event JSON, id, campaign
+# id, count of the new fields, their pairs, then the original record's pairs (for a rebuild).
+# Returns {written, state before, campaign id already recorded}.
+_COMMITTED_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'state', 'campaign_id')
+if cur[1] == 'committed' then return {0, 'committed', cur[2] or ''} end
+local n = tonumber(ARGV[6])
+if not cur[1] then
+  local base = {}
+  for i = 7 + 2 * n, #ARGV do base[#base + 1] = ARGV[i] end
+  if #base > 0 then redis.call('HSET', KEYS[1], unpack(base)) end
+  local created = redis.call('HGET', KEYS[1], 'created_at') or ARGV[1]
+  redis.call('ZADD', KEYS[4], tonumber(created), ARGV[4])
+end
+local fields = {'state', 'committed', 'updated_at', ARGV[1], 'campaign_id', ARGV[5]}
+for i = 7, 6 + 2 * n do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+local event = ARGV[3]
+if cur[1] == 'unknown' then
+  local e = cjson.decode(event)
+  e['note'] = 'Punchh answered after the run was presumed lost'
+  event = cjson.encode(e)
+elseif cur[1] ~= 'committing' then
+  local e = cjson.decode(event)
+  e['note'] = 'Punchh created campaign ' .. ARGV[5] .. ' while the ledger said '
+    .. (cur[1] or 'nothing (record gone)') .. ': a lost write, recorded committed'
+  event = cjson.encode(e)
+end
+redis.call('LPUSH', KEYS[2], event)
+redis.call('LTRIM', KEYS[2], 0, %d)
+redis.call('ZREM', KEYS[3], ARGV[4])
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+return {1, cur[1] or '', ''}
 """.replace("%d", str(MAX_EVENTS - 1))
 
 # Release a lock only if we still own it.
@@ -317,8 +373,12 @@ class Ledger:
         send_gap_seconds: int = 1800,
         repeat_hold_seconds: int = 43200,
         zone: tzinfo = UTC,
+        durability_mode: str = "auto",
+        durability_timeout_ms: int = 1000,
     ) -> None:
         self.redis = client
+        self.durability_mode = durability_mode
+        self.durability_timeout_ms = durability_timeout_ms
         self.prefix = prefix
         self.retention_seconds = retention_seconds
         self.fanout_limit = fanout_limit
@@ -337,6 +397,7 @@ class Ledger:
         self._count = client.register_script(_COUNT_LUA)
         self._intake = client.register_script(_INTAKE_LUA)
         self._transition = client.register_script(_TRANSITION_LUA)
+        self._committed = client.register_script(_COMMITTED_LUA)
         self._unlock = client.register_script(_UNLOCK_LUA)
         self._extend = client.register_script(_EXTEND_LUA)
 
@@ -414,10 +475,15 @@ class Ledger:
                 new.send_key,
                 self.repeat_hold_seconds,
                 *_record_fields(new),
+                *(("unconfirmed", "1") if self._confirms_creations() else ()),
             ]
             reply = cast(list[Any], self._run(self._intake, keys, args))
         parts = [_text(p) for p in reply]
         outcome = parts[0]
+        if outcome == "created" or (outcome == "counted" and parts[4:5] == ["1"]):
+            # A 2xx must mean durable: a new send's record, or the send a count landed on
+            # while that send's own creation is still unconfirmed (its first answer was 503).
+            self.make_durable(parts[3])
         return IntakeResult(
             distribution_id=parts[3],
             outcome=outcome,
@@ -434,6 +500,49 @@ class Ledger:
             return self.connections.execute("EVALSHA", script.sha, len(keys), *keys, *args)
         except NoScriptError:
             return script(keys=keys, args=args)  # redis-py loads it and runs it again
+
+    # --- durability -----------------------------------------------------------------------
+    def durability(self) -> Durability:
+        """What this process waits for after a creation or a `committing` write (decided once)."""
+        kw = self.redis.connection_pool.connection_kwargs
+        server = f"{kw.get('host', '')}:{kw.get('port', '')}{kw.get('path', '')}/{kw.get('db', 0)}"
+        key = (server, self.durability_mode)
+        decided = _DECIDED.get(key)
+        if decided is None:
+            decided = _DECIDED[key] = durability.resolve(self.redis, self.durability_mode)
+        return decided
+
+    def decide_durability(self) -> Durability | None:
+        """At start-up: decide now, while Redis looks as it normally does.
+
+        A configuration that cannot work (WAITAOF on Redis 7.0, WAIT with no replica) raises
+        DurabilityUnavailable so the process fails at once; an unreachable Redis only defers
+        the decision to the first write, as the web tier must start (and answer 503) without it.
+        """
+        try:
+            return self.durability()
+        except durability.DurabilityUnavailable:
+            raise
+        except redis.RedisError:
+            return None
+
+    def make_durable(self, distribution_id: str) -> None:
+        """Wait until Redis confirms this thread's intake writes durable; NotDurable if not.
+
+        Called after a creation, and after a count on a send whose creation was never
+        confirmed (its `unconfirmed` mark), over the thread's own connection: `WAIT` and
+        `WAITAOF` confirm the writes of the connection they are sent on. Once confirmed the
+        mark goes, so the send's other recipients are counted without waiting.
+        """
+        commands = self.durability().commands(self.durability_timeout_ms)
+        if commands:
+            replies = self.connections.execute_unretried(*commands)
+            self.durability().check(replies, self.durability_timeout_ms)
+            self.connections.execute("HDEL", self.record_key(distribution_id), "unconfirmed")
+
+    def _confirms_creations(self) -> bool:
+        """Whether a new record waits for confirmation (and so carries the mark until then)."""
+        return bool(self.durability().commands(self.durability_timeout_ms))
 
     # --- reads ----------------------------------------------------------------------------
     def get(self, distribution_id: str) -> Distribution | None:
@@ -514,8 +623,14 @@ class Ledger:
         actor: str = "worker",
         note: str = "",
         now: float | None = None,
+        durable: bool = False,
     ) -> tuple[bool, str]:
-        """Compare-and-set the state; returns (changed, state before)."""
+        """Compare-and-set the state; returns (changed, state before).
+
+        With `durable`, a change is confirmed by Redis (see connector/durability.py) in the
+        same pipeline, so over the same connection; NotDurable when the confirmation does not
+        come (the change is then made on the primary but may be forgotten by a failover).
+        """
         now = time.time() if now is None else now
         event = {"at": _iso(now), "to": new_state.value, "by": actor}
         if note:
@@ -524,27 +639,70 @@ class Ledger:
         for key, value in (fields or {}).items():
             flat.extend((key, str(value)))
         allowed = ",".join(allowed_from)
-        retention = 0 if new_state in ACTIVE_STATES else self.retention_seconds
+        keep = new_state in ACTIVE_STATES or new_state in WAITING_STATES
+        retention = 0 if keep else self.retention_seconds
+        keys = [
+            self.record_key(distribution_id),
+            self.events_key(distribution_id),
+            self.active_key,
+        ]
+        args = [
+            repr(now), new_state.value, retention, json.dumps(event), distribution_id, allowed,
+            *flat,
+        ]
+        commands = self.durability().commands(self.durability_timeout_ms) if durable else []
+        if not commands:
+            reply = cast(list[Any], self._transition(keys=keys, args=args))
+            return bool(int(reply[0])), _text(reply[1])
+        pipe = self.redis.pipeline(transaction=False)
+        self._transition(keys=keys, args=args, client=pipe)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        reply, *confirmations = pipe.execute()
+        changed, before = bool(int(reply[0])), _text(reply[1])
+        if changed:
+            self.durability().check(confirmations, self.durability_timeout_ms)
+        return changed, before
+
+    def record_commit(
+        self,
+        dist: Distribution,
+        campaign_id: int,
+        fields: Mapping[str, str | int | float],
+        *,
+        now: float | None = None,
+    ) -> tuple[bool, str, str]:
+        """Punchh created `campaign_id`: the record ends committed from any state but
+        committed, and is rebuilt from `dist` if it is gone.
+
+        Returns (written, state before — '' when the record was gone, campaign id already
+        recorded when it was committed before).
+        """
+        now = time.time() if now is None else now
+        event = {"at": _iso(now), "to": State.COMMITTED.value, "by": "worker"}
+        new = [item for key, value in fields.items() for item in (key, str(value))]
+        base = [
+            item
+            for key, value in dist.fields.items()
+            if key not in ("state", "updated_at", "campaign_id")
+            for item in (key, value)
+        ]
         reply = cast(
             list[Any],
-            self._transition(
+            self._committed(
                 keys=[
-                    self.record_key(distribution_id),
-                    self.events_key(distribution_id),
+                    self.record_key(dist.id),
+                    self.events_key(dist.id),
                     self.active_key,
+                    self.index_key,
                 ],
                 args=[
-                    repr(now),
-                    new_state.value,
-                    retention,
-                    json.dumps(event),
-                    distribution_id,
-                    allowed,
-                    *flat,
+                    repr(now), self.retention_seconds, json.dumps(event), dist.id, campaign_id,
+                    len(new) // 2, *new, *base,
                 ],
             ),
         )
-        return bool(int(reply[0])), _text(reply[1])
+        return bool(int(reply[0])), _text(reply[1]), _text(reply[2])
 
     def set_fields(self, distribution_id: str, fields: Mapping[str, str | int | float]) -> None:
         """Write fields without a state change (e.g. resolved ids, attempts)."""

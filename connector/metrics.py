@@ -217,6 +217,14 @@ def collect(svc: Services) -> str:
     out.sample("commit_latency_seconds_sum", counters.get("commit_seconds_sum", 0.0))
     out.sample("commit_latency_seconds_count", counters.get("commits_total", 0.0))
 
+    out.family(
+        "commit_ledger_mismatch_total",
+        "counter",
+        "Punchh campaigns whose answer found the ledger in another state than committing "
+        "(a write lost to a failover or crash), recorded committed anyway.",
+    )
+    out.sample("commit_ledger_mismatch_total", counters.get("commit_ledger_mismatch", 0.0))
+
     _queue_metrics(svc, out)
     return out.render()
 

@@ -59,6 +59,19 @@ class ThreadConnections:
             conn.send_packed_command(packed)
             return conn.read_response()
 
+    def execute_unretried(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send commands together over this thread's connection, never on a new one.
+
+        For `WAIT` and `WAITAOF`, which confirm only the writes sent over the same
+        connection: sent again over a fresh connection they would confirm nothing and still
+        answer success. A dead connection therefore raises instead of being replaced.
+        """
+        conn = self._connection()
+        if conn._sock is None:  # redis-py keeps no public "is connected"
+            raise redis.ConnectionError("the connection that made the write is gone")
+        conn.send_packed_command(conn.pack_commands(commands), check_health=False)
+        return [conn.read_response() for _ in commands]
+
     def close(self) -> None:
         """Close this thread's connection (others close with their threads)."""
         conn = getattr(self._local, "conn", None)

@@ -100,6 +100,8 @@ class Services:
             send_gap_seconds=settings.send_gap_seconds,
             repeat_hold_seconds=settings.send_repeat_hold_seconds,
             zone=settings.timezone,
+            durability_mode=settings.ledger_durability,
+            durability_timeout_ms=settings.ledger_durability_timeout_ms,
         )
         lockout = AuthLockout(
             conn, prefix=settings.key_prefix, seconds=settings.auth_lockout_seconds

@@ -317,12 +317,14 @@ def test_check_reports_each_part(client: FlaskClient, services: Services) -> Non
     assert reply.status_code == 200
     body = reply.json
     assert body["ok"] is True
-    assert [c["name"] for c in body["checks"]] == ["configuration", "redis", "punchh"]
+    assert [c["name"] for c in body["checks"]] == [
+        "configuration", "redis", "durability", "punchh"
+    ]
     text = str(body)
     for secret in ("test-api-token", "sandbox-admin-key", "braze-token-1", "sfmc-secret-one"):
         assert secret not in text
     skipped = client.post("/v1/check", json={"punchh": False}, headers=auth()).json
-    assert [c["name"] for c in skipped["checks"]] == ["configuration", "redis"]
+    assert [c["name"] for c in skipped["checks"]] == ["configuration", "redis", "durability"]
 
 
 def test_check_names_a_refused_punchh_key(

@@ -177,13 +177,16 @@ def test_check_ok_and_no_punchh(run, services: Services) -> None:  # type: ignor
     code, out, _ = run("check")
     assert code == 0
     assert [line.split()[:2] for line in out.splitlines()] == [
-        ["ok", "configuration"], ["ok", "redis"], ["ok", "punchh"],
+        # The test Redis has neither a replica nor an AOF: passed, with a plain warning.
+        ["ok", "configuration"], ["ok", "redis"], ["WARN", "durability"], ["ok", "punchh"],
     ]
     for secret in ("test-api-token", SANDBOX_KEY, "braze-token-1", "sfmc-secret-one"):
         assert secret not in out
     code, out, _ = run("check", "--no-punchh", "--json")
     assert code == 0
-    assert [c["name"] for c in json.loads(out)["checks"]] == ["configuration", "redis"]
+    checks = json.loads(out)["checks"]
+    assert [c["name"] for c in checks] == ["configuration", "redis", "durability"]
+    assert checks[2]["warning"] is True and "a Redis crash loses every write" in checks[2]["detail"]
 
 
 def test_check_fails_on_a_refused_key(  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ def test_reads_required_values_and_defaults() -> None:
     assert s.retention_seconds == 7 * 86400
     assert s.fanout_limit == 1 and s.fanout_window_seconds == 3600
     assert s.send_gap_seconds == 1800 and s.send_repeat_hold_seconds == 43200
+    assert (s.ledger_durability, s.ledger_durability_timeout_ms) == ("auto", 1000)
 
 
 def test_missing_values_are_all_named() -> None:
@@ -46,6 +47,9 @@ def test_missing_values_are_all_named() -> None:
         ("SEND_KEY_TIMEZONE", "Mars/Olympus", "is not a known zone"),
         ("SEND_GAP_SECONDS", "0", "SEND_GAP_SECONDS must be at least 1"),
         ("SEND_REPEAT_HOLD_SECONDS", "60", "must be 0 \\(off\\) or at least SEND_GAP_SECONDS"),
+        ("LEDGER_DURABILITY", "sometimes", "LEDGER_DURABILITY must be one of auto, replica"),
+        ("LEDGER_DURABILITY_TIMEOUT_MS", "0", "LEDGER_DURABILITY_TIMEOUT_MS must be between 1"),
+        ("LEDGER_DURABILITY_TIMEOUT_MS", "9000", "must be between 1 and 4000"),
     ],
 )
 def test_malformed_values_are_refused(name: str, value: str, expected: str) -> None:

@@ -134,3 +134,60 @@ def test_record_holds_no_guest_fields(rdb: redis.Redis) -> None:
         "state", "recipients", "created_at", "updated_at", "source", "campaign_ref", "send_key",
         "key_rule", "segment", "redeemable", "attempts", "conflicts",
     }
+
+
+def test_records_waiting_for_an_operator_never_expire(rdb: redis.Redis) -> None:
+    """unknown, failed and held keep no TTL (nor do their events) until an operator acts."""
+    ledger = make_ledger(rdb, retention_seconds=60)
+    for waiting in (State.UNKNOWN, State.FAILED, State.HELD):
+        dist_id = ledger.intake(dist_request(f"wait-{waiting.value}")).distribution_id
+        ledger.transition(dist_id, State.COMMITTED)  # a TTL to lose (e.g. a lost write redone)
+        assert rdb.ttl(ledger.record_key(dist_id)) > 0
+        ledger.transition(dist_id, waiting)
+        assert rdb.ttl(ledger.record_key(dist_id)) == -1, waiting
+        assert rdb.ttl(ledger.events_key(dist_id)) == -1, waiting
+        ledger.transition(dist_id, State.CANCELLED, actor="ops")  # the operator settles it
+        assert 0 < rdb.ttl(ledger.record_key(dist_id)) <= 60
+        assert 0 < rdb.ttl(ledger.events_key(dist_id)) <= 60
+
+
+def test_a_campaign_is_recorded_committed_whatever_state_survived(rdb: redis.Redis) -> None:
+    """After Punchh's answer the record ends committed, even if `committing` was forgotten."""
+    ledger = make_ledger(rdb, retention_seconds=60)
+    dist_id = ledger.intake(dist_request("lost-write")).distribution_id
+    ledger.transition(dist_id, State.RESOLVING)
+    read = ledger.get(dist_id)
+    assert read is not None
+    written, before, _ = ledger.record_commit(read, 42, {"committed_at": 1.0})
+    assert (written, before) == (True, "resolving")
+    dist = ledger.get(dist_id)
+    assert dist is not None and dist.state == "committed" and dist.fields["campaign_id"] == "42"
+    assert dist_id not in ledger.active_ids(older_than=1e12)
+    assert "while the ledger said resolving" in ledger.events(dist_id)[-1]["note"]
+    assert 0 < rdb.ttl(ledger.record_key(dist_id)) <= 60
+    # Committed already (an operator resolved it with the same id): nothing is rewritten.
+    assert ledger.record_commit(read, 42, {}) == (False, "committed", "42")
+
+
+def test_a_forgotten_record_is_rebuilt_as_committed(rdb: redis.Redis) -> None:
+    ledger = make_ledger(rdb)
+    dist_id = ledger.intake(dist_request("gone")).distribution_id
+    read = ledger.get(dist_id)
+    assert read is not None
+    rdb.delete(ledger.record_key(dist_id), ledger.index_key)  # a failover lost the creation
+    written, before, _ = ledger.record_commit(read, 7, {})
+    assert (written, before) == (True, "")
+    dist = ledger.get(dist_id)
+    assert dist is not None and dist.state == "committed"
+    assert dist.fields["segment"] == "Lapsed 90 days" and dist.fields["campaign_id"] == "7"
+    assert [d.id for d in ledger.recent()] == [dist_id]
+
+
+def test_an_answer_after_the_run_was_presumed_lost_settles_unknown(rdb: redis.Redis) -> None:
+    ledger = make_ledger(rdb)
+    dist_id = ledger.intake(dist_request("late")).distribution_id
+    read = ledger.get(dist_id)
+    assert read is not None
+    ledger.transition(dist_id, State.UNKNOWN)
+    assert ledger.record_commit(read, 9, {})[:2] == (True, "unknown")
+    assert ledger.events(dist_id)[-1]["note"] == "Punchh answered after the run was presumed lost"

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     services = context.services()  # fails loudly here on missing configuration
     configure_logging(services.settings.log_level)
+    # Decided once, before any job: the work horses inherit it (connector/durability.py).
+    services.ledger.decide_durability()
 
     def make_worker() -> ConnectorWorker:
         return ConnectorWorker(

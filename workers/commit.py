@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import redis
 
+from connector.durability import NotDurable
 from connector.jobs import enqueue_alert, enqueue_commit
 from connector.ledger import Distribution
 from connector.models import ALERT_STATES, State
@@ -158,17 +159,27 @@ class Committer:
             dist.fields.get("start_time_requested"), now, self.settings.start_time_margin_seconds
         )
         name = dist.fields.get("campaign_name") or dist.id
-        changed, _ = self.ledger.transition(
-            dist.id,
-            State.COMMITTING,
-            allowed_from=(State.RESOLVING,),
-            fields={
-                "segment_id": resolution.segment_id,
-                "redeemable_uuid": resolution.redeemable_uuid,
-                "start_time": format_start_time(start),
-                "punchh_name": name[:255],
-            },
-        )
+        try:
+            # Durable before the POST: if Redis forgot `committing` (a failover to a replica
+            # that never got it), a later run would find the record resolving and post again.
+            changed, _ = self.ledger.transition(
+                dist.id,
+                State.COMMITTING,
+                allowed_from=(State.RESOLVING,),
+                fields={
+                    "segment_id": resolution.segment_id,
+                    "redeemable_uuid": resolution.redeemable_uuid,
+                    "start_time": format_start_time(start),
+                    "punchh_name": name[:255],
+                },
+                durable=True,
+            )
+        except NotDurable as exc:
+            # Nothing was posted, so trying again later is safe: back to queued, and if Redis
+            # forgets even that, the record is still active and the sweeper re-queues it.
+            # Punchh provably saw nothing, which is what PunchhNotActed means to the retry.
+            not_sent = PunchhNotActed(f"not posted: Redis did not confirm `committing`: {exc}")
+            return self._retry_or_fail(dist, attempts, not_sent, from_state=State.COMMITTING)
         if not changed:
             return self._current_state(dist.id)
 
@@ -203,23 +214,33 @@ class Committer:
         }
         if reply.get("start_time"):
             fields["punchh_start_time"] = f"{reply['start_time']} {reply.get('timezone', '')}"
-        changed, before = self._patiently(
-            lambda: self.ledger.transition(
-                dist.id, State.COMMITTED, allowed_from=(State.COMMITTING,), fields=fields
-            )
+        # Punchh has the campaign: the record ends committed whatever the ledger says now.
+        # Another state means a write was lost (a failover) or the sweeper presumed this run
+        # dead; left as it is, a later run would post a second campaign.
+        campaign_id = int(reply["campaign_id"])
+        written, before, recorded = self._patiently(
+            lambda: self.ledger.record_commit(dist, campaign_id, fields)
         )
-        if not changed and before == State.UNKNOWN:
+        if not written:
+            if recorded != str(campaign_id):
+                log.error(
+                    "Punchh created a second campaign for a committed distribution",
+                    extra={"distribution_id": dist.id, "campaign_id": campaign_id,
+                           "recorded": recorded},
+                )
+        elif before == State.UNKNOWN:
             # The sweeper gave up on this run while Punchh was still answering; the answer
             # settles it, so the operator need not.
-            self._patiently(
-                lambda: self.ledger.transition(
-                    dist.id,
-                    State.COMMITTED,
-                    allowed_from=(State.UNKNOWN,),
-                    fields=fields,
-                    note="Punchh answered after the run was presumed lost",
-                )
+            log.info("Punchh answered after the run was presumed lost",
+                     extra={"distribution_id": dist.id, "campaign_id": campaign_id})
+        elif before != State.COMMITTING:
+            log.warning(
+                "ledger mismatch after commit: recorded committed",
+                extra={"distribution_id": dist.id, "campaign_id": campaign_id,
+                       "state_before": before or "missing"},
             )
+            with contextlib.suppress(redis.RedisError):
+                self.ledger.incr("commit_ledger_mismatch")
         self._count_commit_latency(dist)
         log.info(
             "committed",
