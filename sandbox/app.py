@@ -187,19 +187,28 @@ def list_campaigns() -> Response:
 
 @control.get("/clock")
 def get_clock() -> Response:
-    """The sandbox's now."""
-    return _json({"now": iso(_state().now())})
+    """The sandbox's now, and how far it is ahead of real time."""
+    state = _state()
+    return _json({"now": iso(state.now()), "offset_seconds": state.offset_seconds()})
 
 
 @control.post("/clock")
 def advance_clock() -> Response:
-    """Advance the clock by ``advance_seconds`` and gift what became due."""
+    """Advance the clock by ``advance_seconds``, or put it at ``offset_seconds`` ahead of real
+    time (to restore what GET read); either way gift what became due."""
     body = request.get_json(force=True, silent=True)
-    seconds = body.get("advance_seconds") if isinstance(body, dict) else None
+    body = body if isinstance(body, dict) else {}
+    given = [name for name in ("advance_seconds", "offset_seconds") if name in body]
+    seconds = body.get(given[0]) if len(given) == 1 else None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        # Gifts cannot be taken back, so the clock only moves forward.
-        return _error("advance_seconds must be a number >= 0")
-    return _json({"now": iso(_state().advance(float(seconds)))})
+        # advance: gifts cannot be taken back. offset: a clock behind real time means nothing.
+        return _error("give one of advance_seconds or offset_seconds, a number >= 0")
+    state = _state()
+    if given == ["advance_seconds"]:
+        now = state.advance(float(seconds))
+    else:
+        now = state.set_offset(float(seconds))
+    return _json({"now": iso(now), "offset_seconds": state.offset_seconds()})
 
 
 @control.get("/guests")
@@ -289,7 +298,8 @@ def release() -> Response:
 
 @control.post("/reset")
 def reset() -> Response:
-    """Back to the seed: campaigns, rewards, faults, clock offset and request log cleared."""
+    """Back to the seed: campaigns, rewards, faults, clock offset and request log cleared (campaign
+    ids keep counting)."""
     _state().reset()
     return _json({"reset": True})
 

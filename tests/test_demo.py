@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,44 @@ def test_demo_through_the_api_and_braze(web: Proc, worker: Proc, sandbox: httpx.
     assert "through Braze-style webhooks" in done.stdout
     assert re.search(r"distribution: braze:demo-campaign-\w+:send-\w+", done.stdout)
     assert "Punchh campaigns for this send: 1" in done.stdout
+
+
+def api_send(web: Proc, key: str) -> dict[str, object]:
+    """One send through the generic API, waited for until it settles; the record."""
+    headers = {"Authorization": f"Bearer {API_TOKEN}", "Idempotency-Key": key}
+    body = {"segment": "Lapsed 90 days", "redeemable": "Free Coffee"}
+    reply = httpx.post(f"{web.url}/v1/distributions", json=body, headers=headers, timeout=10)
+    assert reply.status_code == 202, reply.text
+    url = f"{web.url}/v1/distributions/{reply.json()['distribution_id']}"
+    record: dict[str, object] = {}
+
+    def settled() -> bool:
+        record.update(httpx.get(url, headers=headers, timeout=10).json())
+        return record["state"] not in ("queued", "resolving", "committing")
+
+    assert wait_until(settled, 30), record
+    return record
+
+
+def test_demo_leaves_the_stack_as_it_found_it(
+    web: Proc, worker: Proc, sandbox: httpx.Client
+) -> None:
+    """A send after the demo still commits, and no two sends share a Punchh campaign id."""
+    before = api_send(web, "before-the-demo")
+    assert before["state"] == "committed", before
+    done = run_demo("--web", web.url, "--sandbox", str(sandbox.base_url),
+                    "--api-token", API_TOKEN, "--api")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 reward(s) from this send" in done.stdout
+    clock = datetime.fromisoformat(sandbox.get("/_sandbox/clock").json()["now"])
+    assert abs(clock - datetime.now(UTC)) < timedelta(seconds=30), done.stdout
+    after = api_send(web, "after-the-demo")
+    assert after["state"] == "committed", after
+    listed = httpx.get(f"{web.url}/v1/distributions", headers={
+        "Authorization": f"Bearer {API_TOKEN}"}, timeout=10).json()
+    rows = listed["items"]
+    ids = [row["campaign_id"] for row in rows]
+    assert len(ids) == 3 and len(set(ids)) == 3, ids
 
 
 def test_dev_script_brings_everything_up(
