@@ -16,20 +16,16 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-STATE_FILE = Path(
-    os.environ.get("PUNCHH_DEV_STATE")
-    or Path(tempfile.gettempdir()) / f"punchh-connector-dev-{os.getuid()}.json"
-)
+from connector import local_stack
+
 SEGMENT = "Lapsed 90 days"
 REDEEMABLE = "Free Coffee"
 SETTLED = {"committed", "rejected", "failed", "unknown", "held", "cancelled"}
@@ -47,9 +43,7 @@ def first(value: str) -> str:
 
 def defaults() -> dict[str, str]:
     """URLs and tokens: environment first, then what `make run` saved."""
-    saved: dict[str, str] = {}
-    if STATE_FILE.exists():
-        saved = json.loads(STATE_FILE.read_text())
+    saved = local_stack.read()
     return {
         "web": os.environ.get("CONNECTOR_URL") or saved.get("web_url", "http://127.0.0.1:5000"),
         "sandbox": os.environ.get("SANDBOX_URL")

@@ -4,33 +4,30 @@ web app under gunicorn and an RQ worker, all under honcho with Procfile.dev.
 `make run` calls this after installing into .venv. Environment it honours (defaults):
 REDIS_URL (redis://127.0.0.1:6379/1), PORT (5000), SANDBOX_PORT (8900), API_TOKEN,
 BRAZE_WEBHOOK_TOKEN and SFMC_JWT_SECRET (generated for this run unless set), LOG_LEVEL (INFO).
-The tokens and URLs are also written to a file only this user can read, where
-scripts/demo.py finds them.
+The tokens, URLs and the environment the CLI needs are also written to a file only this user
+can read (connector/local_stack.py), where scripts/demo.py and `punchh-connector` find them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
+from connector import local_stack
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-#: Where the demo script finds this run's URLs and tokens.
-STATE_FILE = Path(
-    os.environ.get("PUNCHH_DEV_STATE")
-    or Path(tempfile.gettempdir()) / f"punchh-connector-dev-{os.getuid()}.json"
-)
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/1"  # db 1: keeps clear of whatever uses db 0
 SANDBOX_KEY = "sandbox-admin-key"
 
@@ -104,7 +101,7 @@ def wait_http(url: str, timeout: float = 30.0) -> bool:
     return False
 
 
-def build_env() -> tuple[dict[str, str], dict[str, str]]:
+def build_env() -> tuple[dict[str, str], dict[str, Any]]:
     """The processes' environment, and what to tell the user (and the demo)."""
     env = dict(os.environ)
     port = env.get("PORT", "5000")
@@ -136,18 +133,13 @@ def build_env() -> tuple[dict[str, str], dict[str, str]]:
         "api_token": env["API_TOKEN"].split(",")[0],
         "braze_token": env["BRAZE_WEBHOOK_TOKEN"].split(",")[0],
         "generated": ",".join(generated),
+        # What `punchh-connector` needs in a second terminal (it reads this file by itself).
+        "env": {name: env[name] for name in local_stack.CLI_ENV if env.get(name)},
     }
     return env, info
 
 
-def write_state(info: dict[str, str]) -> None:
-    """Save URLs and tokens for scripts/demo.py, readable by this user only."""
-    fd = os.open(STATE_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(info, handle)
-
-
-def banner(info: dict[str, str]) -> None:
+def banner(info: dict[str, Any]) -> None:
     """Where to send a first webhook, and how to run the demo."""
     web, api, braze = info["web_url"], info["api_token"], info["braze_token"]
     say()
@@ -157,6 +149,12 @@ def banner(info: dict[str, str]) -> None:
         say(f"generated for this run: {info['generated'].replace(',', ', ')}")
     say(f"  API_TOKEN={api}")
     say(f"  BRAZE_WEBHOOK_TOKEN={braze}")
+    say()
+    say("The operator's CLI in a second terminal finds this stack by itself:")
+    say(f"  {BIN / 'punchh-connector'} list")
+    say("or, for any other shell or tool, everything it reads:")
+    exports = [f"{name}={shlex.quote(value)}" for name, value in info["env"].items()]
+    say("export " + " \\\n  ".join(exports))
     say()
     say("Send a first request (generic API):")
     say(f"  curl -s -X POST {web}/v1/distributions -H 'Authorization: Bearer {api}' \\")
@@ -183,7 +181,7 @@ def main() -> int:
     for name in ("PORT", "SANDBOX_PORT"):
         if port_open("127.0.0.1", int(env[name])):
             sys.exit(f"port {env[name]} is in use: set {name} to a free port")
-    write_state(info)
+    local_stack.write(info)
     honcho = BIN / "honcho"
     if not honcho.exists():
         sys.exit("honcho is missing: run `make setup` (it installs the dev dependencies)")
@@ -209,7 +207,7 @@ def main() -> int:
     try:
         return proc.wait()
     finally:
-        STATE_FILE.unlink(missing_ok=True)
+        local_stack.state_file().unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from tests.conftest import API_TOKEN
-from tests.procs import ROOT, Proc, _spawn, free_port, wait_until
+from tests.procs import BIN, ROOT, Proc, _spawn, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -105,6 +105,29 @@ def test_dev_script_brings_everything_up(
         )
         assert done.returncode == 0, done.stdout + done.stderr + dev.log()[-3000:]
         assert "Punchh campaigns for this send: 1" in done.stdout
+        dist_id = re.search(r"distribution: (\S+)", done.stdout)
+        assert dist_id
+
+        # A second terminal: the CLI with nothing set finds the stack `make run` started.
+        second = {"PATH": os.environ.get("PATH", ""), "HOME": str(ROOT),
+                  "PUNCHH_DEV_STATE": str(tmp_path / "dev.json")}
+        cli = [str(BIN / "punchh-connector")]
+        listed = subprocess.run([*cli, "list"], cwd=tmp_path, env=second, capture_output=True,
+                                text=True, timeout=30)
+        assert listed.returncode == 0, listed.stderr
+        assert dist_id.group(1) in listed.stdout and "committed" in listed.stdout
+        assert "the local stack `make run` started" in listed.stderr
+        # …and the banner's one export block is all another shell needs.
+        block = re.search(r"^export .*(?:\n {2}\S.*)*", out, re.M)
+        assert block, out
+        exported = dict(re.findall(r"(\w+)=(\S+)", block.group(0)))
+        assert {"REDIS_URL", "PUNCHH_BASE_URL", "PUNCHH_API_KEY", "API_TOKEN"} <= set(exported)
+        assert exported["REDIS_URL"] == env["REDIS_URL"]
+        shell = {"PATH": second["PATH"], "HOME": str(ROOT), **exported,
+                 "PUNCHH_DEV_STATE": str(tmp_path / "none.json")}
+        shown = subprocess.run([*cli, "show", dist_id.group(1)], cwd=tmp_path, env=shell,
+                               capture_output=True, text=True, timeout=30)
+        assert shown.returncode == 0 and "committed" in shown.stdout, shown.stderr
     finally:
         if dev.alive():
             dev.popen.send_signal(signal.SIGTERM)  # dev.py stops honcho and its processes
