@@ -10,6 +10,7 @@ can read (connector/local_stack.py), where scripts/demo.py and `punchh-connector
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shlex
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,13 +59,16 @@ def redis_answers(host: str, port: int) -> bool:
     return reply.startswith((b"+PONG", b"-NOAUTH"))
 
 
-def ensure_redis(url: str) -> None:
-    """Use the Redis at `url`; start a local one when it is ours to start and none answers."""
+def ensure_redis(url: str) -> subprocess.Popen[bytes] | None:
+    """Use the Redis at `url`; start a local one when it is ours to start and none answers.
+
+    The one we start is our child and stops with the stack: Ctrl-C leaves nothing running.
+    """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 6379
     if redis_answers(host, port):
         say(f"• Redis answers at {host}:{port}")
-        return
+        return None
     if host not in ("127.0.0.1", "localhost") or parts.scheme != "redis":
         sys.exit(f"Redis at {host}:{port} does not answer; start it or change REDIS_URL")
     server = shutil.which("redis-server")
@@ -73,18 +78,44 @@ def ensure_redis(url: str) -> None:
             "Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install "
             "redis) or point REDIS_URL at a running Redis."
         )
-    say(f"• starting a local Redis on port {port} (no persistence; stop it with "
-        f"`redis-cli -p {port} shutdown nosave`)")
-    subprocess.run(  # noqa: S603 - a fixed local binary
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--daemonize", "yes"],
-        check=True,
+    say(f"• starting a local Redis on port {port} (no persistence; it stops with the stack)")
+    server_proc = subprocess.Popen(  # noqa: S603 - a fixed local binary
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     for _ in range(50):
         if redis_answers(host, port):
-            return
+            return server_proc
         time.sleep(0.1)
+    server_proc.kill()
     sys.exit("redis-server started but does not answer")
+
+
+def take_the_terminal() -> Callable[[], None]:
+    """Make this process the terminal's foreground group; returns how to give it back.
+
+    Ctrl-C then reaches us alone, not `make`: make dies of a SIGINT it receives (exit 130, or
+    "Error 143" when the child it waits for was stopped by signal), whatever we return.
+    """
+    try:
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd):
+            return lambda: None
+        before = os.tcgetpgrp(fd)
+        os.setpgid(0, 0)
+        # A background group changing the foreground gets SIGTTOU; we mean to.
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        os.tcsetpgrp(fd, os.getpgrp())
+    except (OSError, ValueError):
+        return lambda: None
+
+    def give_back() -> None:
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(fd, before)
+        signal.signal(signal.SIGTTOU, previous)
+
+    return give_back
 
 
 def wait_http(url: str, timeout: float = 30.0) -> bool:
@@ -174,40 +205,54 @@ def banner(info: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    """Start everything and wait for Ctrl-C."""
+    """Start everything and wait for Ctrl-C; 0 when stopped by it, else honcho's status."""
     os.chdir(ROOT)
     env, info = build_env()
-    ensure_redis(env["REDIS_URL"])
     for name in ("PORT", "SANDBOX_PORT"):
         if port_open("127.0.0.1", int(env[name])):
             sys.exit(f"port {env[name]} is in use: set {name} to a free port")
-    local_stack.write(info)
     honcho = BIN / "honcho"
     if not honcho.exists():
         sys.exit("honcho is missing: run `make setup` (it installs the dev dependencies)")
-    proc = subprocess.Popen(  # noqa: S603 - our own venv's honcho
-        [str(honcho), "start", "-f", "Procfile.dev"],
-        env=env,
-        start_new_session=True,
-    )
+    give_back = take_the_terminal()
+    stopping: list[int] = []
+    children: list[subprocess.Popen[bytes]] = []
 
     def stop(signum: int, frame: object) -> None:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+        stopping.append(signum)
+        for child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    up = wait_http(f"{info['sandbox_url']}/_sandbox/health") and wait_http(
-        f"{info['web_url']}/healthz"
-    )
-    if up and proc.poll() is None:
-        banner(info)
-    elif proc.poll() is None:
-        say("!! the web app or the sandbox did not come up; see the lines above")
+    redis_proc = ensure_redis(env["REDIS_URL"])
     try:
-        return proc.wait()
+        local_stack.write(info)
+        proc = subprocess.Popen(  # noqa: S603 - our own venv's honcho
+            [str(honcho), "start", "-f", "Procfile.dev"],
+            env=env,
+            start_new_session=True,
+        )
+        children.append(proc)
+        up = wait_http(f"{info['sandbox_url']}/_sandbox/health") and wait_http(
+            f"{info['web_url']}/healthz"
+        )
+        if up and proc.poll() is None and not stopping:
+            banner(info)
+        elif proc.poll() is None and not stopping:
+            say("!! the web app or the sandbox did not come up; see the lines above")
+        status = proc.wait()
+        # honcho answers our SIGTERM with 143 (or dies of it): a stop we asked for is success.
+        return 0 if stopping else status
     finally:
         local_stack.state_file().unlink(missing_ok=True)
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+        if stopping:
+            say("Stopped: nothing of the stack is left running.")
+        give_back()
 
 
 if __name__ == "__main__":

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +19,7 @@ import pytest
 import redis
 
 from tests.conftest import API_TOKEN
-from tests.procs import BIN, ROOT, Proc, _spawn, free_port, wait_until
+from tests.procs import BIN, ROOT, Proc, _spawn, descendants, free_port, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +148,72 @@ def _listening(port: int) -> bool:
     except httpx.HTTPError:
         return False
     return True
+
+
+def test_make_run_stops_on_ctrl_c_exits_0_and_leaves_nothing_running(tmp_path: Path) -> None:
+    """`make run` in a real terminal (a pty), with a Redis it has to start; then Ctrl-C."""
+    port, sandbox_port, redis_port = free_port(), free_port(), free_port()
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(ROOT), "TERM": "dumb",
+           "REDIS_URL": f"redis://127.0.0.1:{redis_port}/1", "PORT": str(port),
+           "SANDBOX_PORT": str(sandbox_port), "WEB_CONCURRENCY": "1",
+           "PUNCHH_DEV_STATE": str(tmp_path / "dev.json")}
+    pid, terminal = pty.fork()
+    if pid == 0:  # pragma: no cover - the child: a shell's `make run` in the terminal
+        os.chdir(ROOT)
+        os.execvpe("make", ["make", "run"], env)
+    output = bytearray()
+
+    def read_until(text: bytes, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while text not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([terminal], [], [], 0.5)
+            if ready:
+                try:
+                    output.extend(os.read(terminal, 65536))
+                except OSError:
+                    return False
+        return text in output
+
+    started: list[int] = []
+    try:
+        assert read_until(b"Ctrl-C stops everything", 90), output.decode(errors="replace")
+        started = descendants(pid)
+        assert _listening(port) and redis_answers(redis_port)
+        os.write(terminal, b"\x03")  # what the terminal sends for Ctrl-C
+        deadline = time.monotonic() + 30
+        status = None
+        while status is None and time.monotonic() < deadline:
+            read_until(b"\x00", 0.2)  # keep draining the terminal
+            done, status_word = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(status_word) if done else None
+        text = output.decode(errors="replace")
+        assert status == 0, f"exit {status}\n{text[-3000:]}"
+        assert "Error" not in text.split("Ctrl-C stops everything")[-1], text[-3000:]
+        assert not _listening(port) and not redis_answers(redis_port), text[-3000:]
+        left = [p for p in started if Path(f"/proc/{p}").exists() and not _zombie(p)]
+        assert not left, f"still running: {left}"
+    finally:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        for child in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        with contextlib.suppress(redis.RedisError):
+            redis.Redis(port=redis_port, socket_timeout=1).shutdown(nosave=True)
+        os.close(terminal)
+
+
+def redis_answers(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
