@@ -31,7 +31,7 @@ def create_app(
     svc = services or Services.build(settings)
     app.extensions["punchh_connector"] = svc
 
-    from connector import admin, api, braze, metrics, openapi, ops, sfmc, status
+    from connector import admin, api, braze, home, metrics, openapi, ops, sfmc, status
     from connector.lane import IntakeLane
 
     for blueprint in (
@@ -43,6 +43,7 @@ def create_app(
         metrics.bp,
         status.bp,
         openapi.bp,
+        home.bp,
     ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)

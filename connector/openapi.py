@@ -307,6 +307,14 @@ OPERATIONS: dict[str, Op] = {
                ("limit", "integer", "rows (default 100, at most 500)")),
         responses={"200": ("the page", None, "text/html")},
     ),
+    "home.home": Op(
+        "Home page: what this service is, with links to the others (HTML)", tag="operations",
+        security=(), responses={"200": ("the page", None, "text/html")},
+    ),
+    "sfmc.ui": Op(
+        "The activity's configuration page Journey Builder frames (HTML, public)", tag="sfmc",
+        security=(), responses={"200": ("the page", None, "text/html")},
+    ),
     "openapi.openapi_document": Op(
         "This document", tag="operations",
         responses={"200": ("OpenAPI 3 document", None, JSON)},
