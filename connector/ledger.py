@@ -50,6 +50,7 @@ if cur[1] then
     return {'conflict', cur[1], '0', cur[2], cur[3]}
   end
   local n = redis.call('HINCRBY', KEYS[1], 'recipients', 1)
+  redis.call('HINCRBY', KEYS[1], 'per_minute:' .. math.floor(tonumber(ARGV[1]) / 60), 1)
   redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':counted', 1)
   return {'counted', cur[1], tostring(n)}
 end

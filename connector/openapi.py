@@ -315,6 +315,12 @@ OPERATIONS: dict[str, Op] = {
         "The activity's configuration page Journey Builder frames (HTML, public)", tag="sfmc",
         security=(), responses={"200": ("the page", None, "text/html")},
     ),
+    "status.send_page": Op(
+        "One send's page: state timeline, recipients over time, Punchh campaign, next step "
+        "(HTML, read-only)", tag="operations",
+        responses={"200": ("the page", None, "text/html"),
+                   "404": ("no such send (or it expired)", None, "text/html")},
+    ),
     "openapi.openapi_document": Op(
         "This document", tag="operations",
         responses={"200": ("OpenAPI 3 document", None, JSON)},

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+
+import httpx
 import pytest
 
 from tests.browser import browser  # noqa: F401 - the fixture
-from tests.procs import Proc
+from tests.conftest import API_TOKEN
+from tests.procs import BIN, ROOT, Proc, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -28,3 +32,51 @@ def test_home_page_says_what_this_is_and_links_the_rest(browser: Browser, web: P
     page.locator("a", has_text="SFMC activity").click()
     expect(page.locator("h1")).to_have_text("Punchh Offer")
     page.context.close()
+
+
+def test_status_links_each_send_to_its_page_and_the_cli_acts_on_it(
+    browser: Browser, web: Proc, worker: Proc, env: dict[str, str]  # noqa: F811
+) -> None:
+    """A Braze send naming a segment Punchh lacks: /status → its page → the CLI command."""
+    long_ref = "spring-winback-campaign-6d8f2a0e4b1c4f7a9e3d"
+    body = {"punchh_segment": "Lapsed 120 days", "punchh_redeemable": "Free Coffee",
+            "campaign_id": long_ref, "send_key": "dispatch-7f3e9a1b2c4d5e6f8a9b0c1d2e3f4a5b"}
+    headers = {"Authorization": "Bearer braze-token-1"}
+    for n in range(4):
+        reply = httpx.post(f"{web.url}/webhooks/braze", json={**body, "user_id": f"g{n}"},
+                           headers=headers, timeout=10)
+        assert reply.status_code == 202, reply.text
+    dist_id = reply.json()["distribution_id"]
+    api = {"Authorization": f"Bearer {API_TOKEN}"}
+    assert wait_until(lambda: httpx.get(f"{web.url}/v1/distributions/{dist_id}", headers=api,
+                                        timeout=5).json()["state"] == "rejected", 30)
+
+    context = browser.new_context(
+        http_credentials={"username": "operator", "password": API_TOKEN},
+        viewport={"width": 700, "height": 900},
+    )
+    page = context.new_page()
+    page.goto(f"{web.url}/status")
+    page.locator("td.id a").first.click()
+    expect(page.locator("#state")).to_have_text("rejected")
+    expect(page.locator("#last-error")).to_contain_text("'Lapsed 60 days'")
+    expect(page.locator("#recipients")).to_contain_text("4 recipient(s) counted")
+    expect(page.locator("#recipients-chart polyline")).to_have_count(1)
+    expect(page.locator("#timeline")).to_contain_text("rejected")
+    # The long id wraps, but only after a ':' — every part stays on one line.
+    parts = page.locator("#send-id .idp")
+    assert parts.count() == 3
+    for n in range(3):
+        assert parts.nth(n).evaluate("e => e.getClientRects().length") == 1
+    assert page.locator("#send-id").evaluate("e => e.getBoundingClientRect().height") > 40
+    command = page.locator("#next pre").first.inner_text()
+    assert command == f"punchh-connector retry {dist_id}"
+    context.close()
+
+    # The operator pastes it into a second terminal.
+    done = subprocess.run(
+        [str(BIN / command.split()[0]), *command.split()[1:]], cwd=ROOT,
+        env={"PATH": str(BIN), **env}, capture_output=True, text=True, timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "rejected → queued" in done.stdout
