@@ -311,6 +311,10 @@ OPERATIONS: dict[str, Op] = {
         "Home page: what this service is, with links to the others (HTML)", tag="operations",
         security=(), responses={"200": ("the page", None, "text/html")},
     ),
+    "home.docs": Op(
+        "API documentation: this document rendered by the vendored Redoc (HTML)",
+        tag="operations", security=(), responses={"200": ("the page", None, "text/html")},
+    ),
     "sfmc.ui": Op(
         "The activity's configuration page Journey Builder frames (HTML, public)", tag="sfmc",
         security=(), responses={"200": ("the page", None, "text/html")},

@@ -103,7 +103,7 @@ def test_document_is_valid_openapi_3(app: Flask) -> None:
 def test_public_pages_are_described_as_public_html(client: FlaskClient, app: Flask) -> None:
     """/, /sfmc/ and /sfmc/index.html are pages anyone may open, not JWT-secured JSON."""
     doc = build_document(app)
-    for path in ("/", "/sfmc/", "/sfmc/index.html"):
+    for path in ("/", "/docs", "/sfmc/", "/sfmc/index.html"):
         operation = doc["paths"][path]["get"]
         assert operation["security"] == [], path
         assert list(operation["responses"]["200"]["content"]) == ["text/html"], path

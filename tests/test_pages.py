@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 
 import httpx
@@ -80,3 +81,34 @@ def test_status_links_each_send_to_its_page_and_the_cli_acts_on_it(
     )
     assert done.returncode == 0, done.stderr
     assert "rejected → queued" in done.stdout
+
+
+def test_api_docs_render_the_openapi_document_from_the_vendored_renderer(
+    browser: Browser, web: Proc  # noqa: F811
+) -> None:
+    """/docs: Redoc from our own static files; nothing elsewhere is loaded."""
+    page = browser.new_context().new_page()
+    elsewhere: list[tuple[str, str]] = []
+    failed: set[str] = set()
+    page.on("request", lambda r: None if r.url.startswith((web.url, "blob:", "data:"))
+            else elsewhere.append((r.resource_type, r.url)))
+    page.on("requestfailed", lambda r: failed.add(r.url))
+    page.goto(web.url + "/")
+    page.locator("a", has_text="API documentation").click()
+    expect(page.locator("h1").first).to_contain_text("punchh-connector", timeout=15000)
+    expect(page.locator("body")).to_contain_text("Liveness: the process answers")
+    expect(page.locator("body")).to_contain_text("/webhooks/braze")
+    # Redoc's footer asks for its maker's logo from a CDN; the page's policy refuses it (the
+    # image hides itself), and nothing else — script, style, font, data — leaves the origin.
+    assert {kind for kind, _ in elsewhere} <= {"image"}, elsewhere
+    assert {url for _, url in elsewhere} <= failed, (elsewhere, failed)
+    page.context.close()
+
+
+def test_the_vendored_renderer_is_the_pinned_one() -> None:
+    """The file served is byte for byte the one the vendoring note pins."""
+    vendor = ROOT / "connector" / "static" / "docs" / "vendor"
+    note = (vendor / "README.md").read_text()
+    for name in ("redoc.standalone.js", "redoc.standalone.js.LICENSE.txt", "LICENSE"):
+        digest = hashlib.sha256((vendor / name).read_bytes()).hexdigest()
+        assert f"`{name}` `{digest}`" in note, name
