@@ -315,6 +315,23 @@ OPERATIONS: dict[str, Op] = {
         "API documentation: this document rendered by the vendored Redoc (HTML)",
         tag="operations", security=(), responses={"200": ("the page", None, "text/html")},
     ),
+    "sfmc_simulator.page": Op(
+        "Local stack only: a simulated Journey Builder around the activity UI (HTML)",
+        tag="sfmc", security=(),
+        responses={"200": ("the page", None, "text/html"),
+                   "404": ("not a local stack", ErrorSchema, JSON)},
+    ),
+    "sfmc_simulator.bodies": Op(
+        "Local stack only: execute bodies for N contacts, signed as Journey Builder signs",
+        tag="sfmc", security=(),
+        responses={"200": ("the run id and the signed bodies", None, JSON),
+                   "404": ("not a local stack", ErrorSchema, JSON)},
+    ),
+    "sfmc_simulator.distribution": Op(
+        "Local stack only: the send a simulated run made", tag="sfmc", security=(),
+        responses={"200": ("state, recipients, Punchh campaign", None, JSON),
+                   "404": ("not a local stack, or no such send", ErrorSchema, JSON)},
+    ),
     "sfmc.ui": Op(
         "The activity's configuration page Journey Builder frames (HTML, public)", tag="sfmc",
         security=(), responses={"200": ("the page", None, "text/html")},

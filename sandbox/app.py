@@ -43,6 +43,11 @@ API_PATHS = {
 
 api = Blueprint("punchh", __name__, url_prefix="/api2/dashboard")
 control = Blueprint("sandbox", __name__, url_prefix="/_sandbox")
+marketing_cloud = Blueprint("marketing_cloud", __name__, url_prefix="/_sfmc")
+
+MC_TOKEN = "sandbox-mc-token"  # noqa: S105 - a local stand-in's, not a secret
+"""The Marketing Cloud token the stand-in vouches for (``SANDBOX_MC_TOKEN`` overrides it); the
+local Journey Builder simulator hands it to the activity UI as Journey Builder would."""
 
 
 def _state() -> SandboxState:
@@ -357,6 +362,30 @@ class _Wire:
         raise ConnectionAbortedError("sandbox fault: connection dropped")
 
 
+# --- a stand-in for Marketing Cloud's tokenContext, for the local stack -----------------------
+
+
+@marketing_cloud.get("/platform/v1/tokenContext")
+def token_context() -> Response:
+    """Whose token this is: 200 for the stand-in's token, 401 (as Marketing Cloud) otherwise.
+
+    With SFMC_REST_BASE_URL at ``<sandbox>/_sfmc`` the connector's activity UI can load its
+    pickers locally, where no Marketing Cloud tenant exists.
+    """
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if token != (os.environ.get("SANDBOX_MC_TOKEN") or MC_TOKEN):
+        return _json({"message": "Not Authorized", "errorcode": 0, "documentation": ""}, 401)
+    return _json(
+        {
+            "enterprise": {"id": 510000001},
+            "organization": {"id": 510000001, "enterprise_id": 510000001},
+            "user": {"id": 7000001, "culture": "en-US"},
+            "application": {"id": "punchh-sandbox", "package": "punchh-offer"},
+        }
+    )
+
+
 def _api_keys_from_env() -> dict[str, str] | None:
     """Admin keys from ``SANDBOX_API_KEYS`` (comma-separated), replacing the seed's keys."""
     raw = os.environ.get("SANDBOX_API_KEYS", "")
@@ -372,6 +401,7 @@ def create_app(seed: JSON | str | Path | None = None) -> Flask:
     app.extensions["sandbox"] = state
     app.register_blueprint(api)
     app.register_blueprint(control)
+    app.register_blueprint(marketing_cloud)
 
     @app.before_request
     def gift_due_campaigns() -> None:

@@ -2,7 +2,8 @@
 web app under gunicorn and an RQ worker, all under honcho with Procfile.dev.
 
 `make run` calls this after installing into .venv. Environment it honours (defaults):
-REDIS_URL (redis://127.0.0.1:6379/1), PORT (5000), SANDBOX_PORT (8900), API_TOKEN,
+REDIS_URL (redis://127.0.0.1:6379/1), PORT (5000), SANDBOX_PORT (8900), SFMC_REST_BASE_URL (the
+sandbox's Marketing Cloud stand-in, for the SFMC pickers and simulator), API_TOKEN,
 BRAZE_WEBHOOK_TOKEN and SFMC_JWT_SECRET (generated for this run unless set), LOG_LEVEL (INFO).
 The tokens, URLs and the environment the CLI needs are also written to a file only this user
 can read (connector/local_stack.py), where scripts/demo.py and `punchh-connector` find them.
@@ -153,6 +154,10 @@ def build_env() -> tuple[dict[str, str], dict[str, Any]]:
             "PUNCHH_BASE_URL": env.get("PUNCHH_BASE_URL")
             or f"http://127.0.0.1:{sandbox_port}",
             "PUNCHH_API_KEY": env.get("PUNCHH_API_KEY") or SANDBOX_KEY,
+            # Marketing Cloud's tokenContext, played by the sandbox: the SFMC activity's
+            # pickers and the Journey Builder simulator work locally.
+            "SFMC_REST_BASE_URL": env.get("SFMC_REST_BASE_URL")
+            or f"http://127.0.0.1:{sandbox_port}/_sfmc",
             "WEB_CONCURRENCY": env.get("WEB_CONCURRENCY", "2"),
             "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
             "PYTHONUNBUFFERED": "1",
@@ -197,6 +202,8 @@ def banner(info: dict[str, Any]) -> None:
         "\"punchh_redeemable\": \"Free Coffee\", \"campaign_id\": \"c-1\", \"send_key\": \"s-1\"}'")
     say(f"Then: curl -s {web}/v1/distributions -H 'Authorization: Bearer {api}'")
     say(f"Status page: {web}/status (user: anything, password: the API token)")
+    say(f"API docs: {web}/docs    SFMC: a simulated Journey Builder around the real activity: "
+        f"{web}/sfmc/simulator/")
     say(f"The demo (a Braze fan-out of 200 webhooks → one Punchh campaign):  "
         f"{BIN / 'python'} scripts/demo.py")
     say("Ctrl-C stops everything.")

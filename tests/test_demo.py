@@ -100,6 +100,9 @@ def test_dev_script_brings_everything_up(
         assert dev.alive(), out
         assert f"punchh-connector is up: http://127.0.0.1:{port}" in out
         assert "curl -s -X POST" in out and "/webhooks/braze" in out
+        simulator = re.search(r"simulated Journey Builder.*: (\S+)", out)
+        assert simulator, out
+        assert httpx.get(simulator.group(1), timeout=5).status_code == 200
         token = re.search(r"API_TOKEN=(\S+)", out)
         braze = re.search(r"BRAZE_WEBHOOK_TOKEN=(\S+)", out)
         assert token and braze

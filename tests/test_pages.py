@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
 
 from tests.browser import browser  # noqa: F401 - the fixture
 from tests.conftest import API_TOKEN
-from tests.procs import BIN, ROOT, Proc, wait_until
+from tests.procs import BIN, ROOT, Proc, start_gunicorn, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -112,3 +114,55 @@ def test_the_vendored_renderer_is_the_pinned_one() -> None:
     for name in ("redoc.standalone.js", "redoc.standalone.js.LICENSE.txt", "LICENSE"):
         digest = hashlib.sha256((vendor / name).read_bytes()).hexdigest()
         assert f"`{name}` `{digest}`" in note, name
+
+
+@pytest.fixture
+def local_mc_web(
+    env: dict[str, str], rdb: redis.Redis, sandbox: httpx.Client
+) -> Iterator[Proc]:
+    """The connector as `make run` starts it: Marketing Cloud is the sandbox's stand-in."""
+    env["SFMC_REST_BASE_URL"] = f"{sandbox.base_url}/_sfmc"
+    proc = start_gunicorn(env, workers=1, threads=8)
+    yield proc
+    proc.stop()
+
+
+def test_journey_builder_simulator_configures_the_real_ui_and_runs_one_campaign(
+    browser: Browser, local_mc_web: Proc, worker: Proc, sandbox: httpx.Client  # noqa: F811
+) -> None:
+    page = browser.new_context().new_page()
+    page.goto(f"{local_mc_web.url}/sfmc/simulator/")
+    ui = page.frame_locator("#activity")
+    # The pickers list the sandbox's items through the Marketing Cloud stand-in.
+    expect(ui.locator("#segment option[value='Lapsed 90 days']")).to_have_count(1)
+    expect(ui.locator("#status")).to_have_text("Loaded")
+    ui.locator("#segment").select_option(value="Lapsed 90 days")
+    ui.locator("#redeemable").select_option(value="Free Coffee")
+    ui.locator("#run-id-field").select_option(value="{{Event.DEAudience-1.RunId}}")
+    page.locator("#jb-done").click()  # Journey Builder's own Done: clickedNext
+    expect(page.locator("#run")).to_be_enabled()
+    expect(page.locator("#in-arguments")).to_contain_text('"punchh_segment": "Lapsed 90 days"')
+    for step in ("ready → initActivity", "requestTokens → requestedTokens",
+                 "requestSchema → requestedSchema", "updateActivity"):
+        expect(page.locator("#jb-log")).to_contain_text(step)
+
+    page.locator("#contacts").fill("30")
+    page.locator("#run").click()
+    expect(page.locator("#state")).to_have_text("committed", timeout=30000)
+    expect(page.locator("#sent")).to_have_text("30 (1 send)")
+    expect(page.locator("#recipients")).to_have_text("30")
+    dist_id = page.locator("#distribution").inner_text()
+    assert dist_id.startswith("sfmc:") and dist_id.endswith(":run-" + dist_id.split(":run-")[-1])
+    made = [c for c in sandbox.get("/_sandbox/campaigns").json()
+            if c["body"].get("external_campaign_id") == dist_id]
+    assert len(made) == 1
+    expect(page.locator("#campaign")).to_have_text(str(made[0]["campaign_id"]))
+    page.context.close()
+
+
+def test_the_simulator_exists_only_on_a_local_stack(web: Proc) -> None:
+    """A deployment (no local Marketing Cloud stand-in) never signs bodies for anyone."""
+    for method, path in (("GET", "/sfmc/simulator/"), ("POST", "/sfmc/simulator/bodies")):
+        reply = httpx.request(method, web.url + path, json={"contacts": 1}, timeout=5)
+        assert reply.status_code == 404, (path, reply.text)
+        assert "local stack" in reply.json()["error"]["message"]

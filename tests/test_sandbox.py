@@ -768,3 +768,11 @@ def test_python_m_sandbox_on_port_0(tmp_path: Path) -> None:
         _, stderr = proc.communicate(timeout=5)
     assert proc.returncode == 0
     assert "Traceback" not in stderr  # dropping the connection is quiet
+
+
+def test_marketing_cloud_stand_in_vouches_only_for_its_token(sb: FlaskClient) -> None:
+    path = "/_sfmc/platform/v1/tokenContext"
+    ok = sb.get(path, headers={"Authorization": "Bearer sandbox-mc-token"})
+    assert ok.status_code == 200 and "organization" in ok.json
+    for headers in ({}, {"Authorization": "Bearer other"}, {"Authorization": "sandbox-mc-token"}):
+        assert sb.get(path, headers=headers).status_code == 401
