@@ -10,7 +10,7 @@ import httpx
 import pytest
 import redis
 
-from tests.browser import browser  # noqa: F401 - the fixture
+from tests.browser import browser, snapshot  # noqa: F401 - the fixture
 from tests.conftest import API_TOKEN
 from tests.procs import BIN, ROOT, Proc, start_gunicorn, wait_until
 
@@ -60,6 +60,7 @@ def test_status_links_each_send_to_its_page_and_the_cli_acts_on_it(
     )
     page = context.new_page()
     page.goto(f"{web.url}/status")
+    snapshot(page, "status.png")
     page.locator("td.id a").first.click()
     expect(page.locator("#state")).to_have_text("rejected")
     expect(page.locator("#last-error")).to_contain_text("'Lapsed 60 days'")
@@ -72,6 +73,7 @@ def test_status_links_each_send_to_its_page_and_the_cli_acts_on_it(
     for n in range(3):
         assert parts.nth(n).evaluate("e => e.getClientRects().length") == 1
     assert page.locator("#send-id").evaluate("e => e.getBoundingClientRect().height") > 40
+    snapshot(page, "send.png")
     command = page.locator("#next pre").first.inner_text()
     assert command == f"punchh-connector retry {dist_id}"
     context.close()
@@ -139,6 +141,7 @@ def test_journey_builder_simulator_configures_the_real_ui_and_runs_one_campaign(
     ui.locator("#segment").select_option(value="Lapsed 90 days")
     ui.locator("#redeemable").select_option(value="Free Coffee")
     ui.locator("#run-id-field").select_option(value="{{Event.DEAudience-1.RunId}}")
+    snapshot(page, "sfmc-activity.png")
     page.locator("#jb-done").click()  # Journey Builder's own Done: clickedNext
     expect(page.locator("#run")).to_be_enabled()
     expect(page.locator("#in-arguments")).to_contain_text('"punchh_segment": "Lapsed 90 days"')
@@ -157,6 +160,7 @@ def test_journey_builder_simulator_configures_the_real_ui_and_runs_one_campaign(
             if c["body"].get("external_campaign_id") == dist_id]
     assert len(made) == 1
     expect(page.locator("#campaign")).to_have_text(str(made[0]["campaign_id"]))
+    snapshot(page, "sfmc-simulator-run.png")
     page.context.close()
 
 
