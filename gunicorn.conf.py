@@ -2,6 +2,8 @@
 
 import os
 
+from connector.logs import gunicorn_logconfig
+
 # Heroku-style routers give only $PORT; everything else is read from the environment too.
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -21,9 +23,11 @@ control_socket_disable = True
 # string "None" would create a file named None (gunicorn 27), so leave it unset.
 if os.environ.get("GUNICORN_ACCESS_LOG"):
     accesslog = "-"
-    access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Every line JSON with the app's fields (ts, level, logger, msg), gunicorn's own included.
+logconfig_dict = gunicorn_logconfig(loglevel)
+logger_class = "connector.logs.GunicornLogger"
 wsgi_app = "connector.wsgi:app"
 
 

@@ -722,6 +722,9 @@ class Bench:
                 "errors": sum(r.wrk.error_count for r in runs),
                 "requests": sum(r.wrk.requests for r in runs),
                 "cpu_us_per_request": round(med([r.cpu_us_per_request for r in runs]), 1),
+                "redis_cpu_us_per_request": round(
+                    med([r.redis_cpu / max(1, r.wrk.requests) * 1e6 for r in runs]), 1
+                ),
                 "wrk_cores": round(max(r.wrk.wrk_cpu_seconds / r.wrk.seconds for r in runs), 3),
                 "other_processes_cores": round(med([r.other_cores for r in runs]), 2),
             }
@@ -809,6 +812,11 @@ def table(res: dict[str, Any]) -> str:
             f"{t['cpu_us_above_floor']:.0f} µs",
             f"≤ {TARGET_CPU_ABOVE_FLOOR_US:.0f} µs",
             t["cpu_us_above_floor"] <= TARGET_CPU_ABOVE_FLOOR_US,
+        )
+        redis_us = t["redis_cpu_us_per_request"]
+        row(
+            f"{kind}: Redis CPU per counted webhook (→ webhooks/s one Redis core carries)",
+            f"{redis_us:.0f} µs (≈ {1e6 / redis_us:,.0f}/s)" if redis_us > 0 else "n/a",
         )
         h = res.get("half_max", {}).get(kind)
         if h:
@@ -928,7 +936,7 @@ def figures_missing(res: dict[str, Any]) -> list[str]:
     need = [f"throughput.{k}.{f}" for k in kinds for f in (
         "rps", "p50_ms", "p95_ms", "p99_ms", "errors", "ratio_to_floor",
         "cpu_us_per_request", "cpu_us_above_floor", "floor.rps", "floor.cpu_us_per_request",
-        "wrk_cores",
+        "wrk_cores", "redis_cpu_us_per_request",
     )]
     need += [f"half_max.{k}.latency_ms.p99" for k in kinds]
     need += [f"commandstats.{k}.round_trips_per_request" for k in kinds]

@@ -31,7 +31,18 @@ def create_app(
     svc = services or Services.build(settings)
     app.extensions["punchh_connector"] = svc
 
-    from connector import admin, api, braze, metrics, openapi, ops, sfmc, status
+    from connector import (
+        admin,
+        api,
+        braze,
+        home,
+        metrics,
+        openapi,
+        ops,
+        sfmc,
+        sfmc_simulator,
+        status,
+    )
     from connector.lane import IntakeLane
 
     for blueprint in (
@@ -39,10 +50,12 @@ def create_app(
         admin.bp,
         braze.bp,
         sfmc.bp,
+        sfmc_simulator.bp,
         ops.bp,
         metrics.bp,
         status.bp,
         openapi.bp,
+        home.bp,
     ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)

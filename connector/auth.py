@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from connector.errors import ApiError
 
@@ -29,8 +29,18 @@ def token_matches(presented: str | None, accepted: Iterable[str]) -> bool:
     return found
 
 
-def require_bearer(header: str | None, accepted: Iterable[str], *, what: str) -> None:
-    """Raise a 401 ApiError unless the header carries an accepted token."""
+def require_bearer(
+    header: str | None,
+    accepted: Iterable[str],
+    *,
+    what: str,
+    others: Mapping[str, Iterable[str]] | None = None,
+) -> None:
+    """Raise a 401 ApiError unless the header carries an accepted token.
+
+    `others` are the connector's other tokens by name: a caller who pasted one of those is
+    told which it is and which this route wants (it already holds it, so nothing leaks).
+    """
     tokens = tuple(accepted)
     if not tokens:
         raise ApiError(401, "not_configured", f"{what} is not configured on this connector")
@@ -43,12 +53,11 @@ def require_bearer(header: str | None, accepted: Iterable[str], *, what: str) ->
             headers={"WWW-Authenticate": "Bearer"},
         )
     if not token_matches(presented, tokens):
-        raise ApiError(
-            401,
-            "invalid_token",
-            "the bearer token is not valid",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        message = f"the bearer token is not a valid {what}"
+        for name, values in (others or {}).items():
+            if token_matches(presented, values):
+                message = f"the bearer token is the {name}; this route wants the {what}"
+        raise ApiError(401, "invalid_token", message, headers={"WWW-Authenticate": "Bearer"})
 
 
 def require_api_token() -> None:
@@ -57,8 +66,10 @@ def require_api_token() -> None:
 
     from connector.services import current_services
 
+    settings = current_services().settings
     require_bearer(
         request.headers.get("Authorization"),
-        current_services().settings.api_tokens,
+        settings.api_tokens,
         what="API_TOKEN",
+        others={"BRAZE_WEBHOOK_TOKEN": settings.braze_webhook_tokens},
     )

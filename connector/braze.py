@@ -20,6 +20,13 @@ from connector.services import current_services as services
 bp = Blueprint("braze", __name__)
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+#: What an accepted webhook cannot say yet: Punchh judges the names when the send is committed,
+#: after this answer, so the answer (shown in Braze's message activity log) says where to look.
+NEXT = (
+    "accepted: Punchh checks the segment and redeemable names when the send is committed, "
+    "seconds from now; if no Punchh campaign appears, see 'If something goes wrong' in "
+    "docs/braze.md (a test send reports the names at once)"
+)
 
 
 def _body() -> Any:
@@ -45,6 +52,7 @@ def braze_webhook() -> Response | tuple[Response, int]:
         request.headers.get("Authorization"),
         svc.settings.braze_webhook_tokens,
         what="BRAZE_WEBHOOK_TOKEN",
+        others={"API_TOKEN": svc.settings.api_tokens},
     )
     try:
         call = braze.parse(_body())
@@ -73,7 +81,7 @@ def intake_answer(req: DistributionRequest, result: IntakeResult) -> tuple[int, 
             "send_key or campaign",
             extra={"distribution_id": result.distribution_id, "state": result.state},
         )
-    return 202, {"distribution_id": result.distribution_id, "state": result.state}
+    return 202, {"distribution_id": result.distribution_id, "state": result.state, "next": NEXT}
 
 
 def validate_only(

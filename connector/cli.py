@@ -13,10 +13,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from connector import admin_ops
+from connector import admin_ops, local_stack
 from connector.admin_ops import AdminError
 from connector.config import ConfigError, Settings
 from connector.models import State
@@ -107,7 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(arguments)
     out = sys.stdout
     try:
-        services = Services.build(Settings.from_env())
+        environ, local = local_stack.cli_environment(dict(os.environ))
+        settings = Settings.from_env(environ)
+        if local is not None:
+            print(f"using the local stack `make run` started ({local}): "
+                  f"{where_it_reads(settings.redis_url, settings.key_prefix)}", file=sys.stderr)
+        services = Services.build(settings)
         return COMMANDS[args.command](services, args, out)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
@@ -116,10 +122,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "json", False):
             print(json.dumps({"error": {"code": exc.code, "message": exc.message}}), file=out)
         print(f"refused: {exc.message}", file=sys.stderr)
+        if exc.code == "not_found":
+            print(f"(looked in {where_it_reads(settings.redis_url, settings.key_prefix)})",
+                  file=sys.stderr)
         return REFUSED
     except redis.RedisError as exc:
         print(f"Redis unreachable: {type(exc).__name__}: {exc}", file=sys.stderr)
         return REFUSED
+
+
+def where_it_reads(redis_url: str, key_prefix: str) -> str:
+    """The Redis (password hidden) and key prefix a command reads, for "found nothing" lines."""
+    parts = urlsplit(redis_url)
+    if parts.password:
+        user = parts.username or ""
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    return f"Redis {urlunsplit(parts)}, key prefix {key_prefix!r}"
 
 
 def _worker(argv: list[str]) -> int:
@@ -163,7 +182,9 @@ def _list(services: Services, args: argparse.Namespace, out: TextIO) -> int:
     for row in rows:
         print(_table_row(row), file=out)
     if not rows:
-        print("(no distributions match)", file=out)
+        # An empty list most often means the wrong database or prefix: say which was read.
+        where = where_it_reads(services.settings.redis_url, services.settings.key_prefix)
+        print(f"(no distributions match in {where})", file=out)
     return OK
 
 

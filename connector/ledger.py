@@ -100,6 +100,8 @@ if cur[1] then
     return {'conflict', cur[1], '0', id, cur[2], cur[3]}
   end
   local n = redis.call('HINCRBY', rk, 'recipients', 1)
+  local bucket = _chart_bucket(now, tonumber(cur[5]))
+  if bucket then redis.call('HINCRBY', rk, 'per_minute:' .. bucket, 1) end
 """
     + _keep_open("cur[1]")
     + """
@@ -109,11 +111,26 @@ end
 """
 )
 _READ_CURRENT = (
-    "local cur = redis.call('HMGET', rk, 'state', 'segment', 'redeemable', 'unconfirmed')\n"
+    "local cur = redis.call("
+    "'HMGET', rk, 'state', 'segment', 'redeemable', 'unconfirmed', 'created_at')\n"
 )
+# The send page's chart of recipients over time: counters named by the minute their bucket
+# starts. Buckets widen with the send's age (a minute for the first half hour, then an hour,
+# none after a week), so a send that runs for days keeps a few dozen fields — the record stays
+# small and in Redis's compact hash encoding, whatever the send's length.
+_CHART = """
+local function _chart_bucket(now, created)
+  if not created then return nil end
+  local age = now - created
+  if age < 1800 then return math.floor(now / 60) end
+  if age < 604800 then return math.floor(now / 3600) * 60 end
+  return nil
+end
+"""
 # Every recipient after the first of a send: a few short arguments, one round trip.
 _COUNT_LUA = (
-    _locate("return {'missing'}")
+    _CHART
+    + _locate("return {'missing'}")
     + _READ_CURRENT
     + "if not cur[1] then return {'missing'} end\n"
     + _REPLAY
@@ -126,7 +143,8 @@ _COUNT_LUA = (
 # the repeat hold after the campaign's previous send went quiet (a late retry wave looks
 # exactly like that).
 _INTAKE_LUA = (
-    _locate("id = ARGV[9]")
+    _CHART
+    + _locate("id = ARGV[9]")
     + _REPLAY
     + _READ_CURRENT
     + _EXISTING

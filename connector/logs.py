@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from gunicorn import glogging
+
 #: Attributes every LogRecord has; anything else on a record came from `extra=`.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -47,3 +49,50 @@ def configure_logging(level: str = "INFO") -> None:
     handler._connector = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def gunicorn_logconfig(level: str = "INFO") -> dict[str, Any]:
+    """gunicorn's `logconfig_dict`: its own lines as JSON on stderr, with the app's fields."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        # The app adds the root's handler itself (configure_logging); two would double lines.
+        "root": {"level": level.upper(), "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": level.upper(), "handlers": ["json"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["json"], "propagate": False},
+        },
+    }
+
+
+class GunicornLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
+    """gunicorn's logger with the access log opt-in and its lines as fields, not a format."""
+
+    def _compute_access_log_enabled(self) -> bool:
+        # gunicorn turns the access log on whenever logconfig_dict is set; only `accesslog`
+        # should, or every request pays for building the line.
+        return bool(self.cfg.accesslog)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        """One JSON line per request: method, path (never the query string), status, size."""
+        if not self.access_log_enabled:
+            return
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        self.access_log.info(
+            "request",
+            extra={
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+                "status": int(status),
+                "bytes": getattr(resp, "sent", None),
+                "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            },
+        )

@@ -314,6 +314,41 @@ OPERATIONS: dict[str, Op] = {
                ("limit", "integer", "rows (default 100, at most 500)")),
         responses={"200": ("the page", None, "text/html")},
     ),
+    "home.home": Op(
+        "Home page: what this service is, with links to the others (HTML)", tag="operations",
+        security=(), responses={"200": ("the page", None, "text/html")},
+    ),
+    "home.docs": Op(
+        "API documentation: this document rendered by the vendored Redoc (HTML)",
+        tag="operations", security=(), responses={"200": ("the page", None, "text/html")},
+    ),
+    "sfmc_simulator.page": Op(
+        "Local stack only: a simulated Journey Builder around the activity UI (HTML)",
+        tag="sfmc", security=(),
+        responses={"200": ("the page", None, "text/html"),
+                   "404": ("not a local stack", ErrorSchema, JSON)},
+    ),
+    "sfmc_simulator.bodies": Op(
+        "Local stack only: execute bodies for N contacts, signed as Journey Builder signs",
+        tag="sfmc", security=(),
+        responses={"200": ("the run id and the signed bodies", None, JSON),
+                   "404": ("not a local stack", ErrorSchema, JSON)},
+    ),
+    "sfmc_simulator.distribution": Op(
+        "Local stack only: the send a simulated run made", tag="sfmc", security=(),
+        responses={"200": ("state, recipients, Punchh campaign", None, JSON),
+                   "404": ("not a local stack, or no such send", ErrorSchema, JSON)},
+    ),
+    "sfmc.ui": Op(
+        "The activity's configuration page Journey Builder frames (HTML, public)", tag="sfmc",
+        security=(), responses={"200": ("the page", None, "text/html")},
+    ),
+    "status.send_page": Op(
+        "One send's page: state timeline, recipients over time, Punchh campaign, next step "
+        "(HTML, read-only)", tag="operations",
+        responses={"200": ("the page", None, "text/html"),
+                   "404": ("no such send (or it expired)", None, "text/html")},
+    ),
     "openapi.openapi_document": Op(
         "This document", tag="operations",
         responses={"200": ("OpenAPI 3 document", None, JSON)},

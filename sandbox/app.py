@@ -43,6 +43,11 @@ API_PATHS = {
 
 api = Blueprint("punchh", __name__, url_prefix="/api2/dashboard")
 control = Blueprint("sandbox", __name__, url_prefix="/_sandbox")
+marketing_cloud = Blueprint("marketing_cloud", __name__, url_prefix="/_sfmc")
+
+MC_TOKEN = "sandbox-mc-token"  # noqa: S105 - a local stand-in's, not a secret
+"""The Marketing Cloud token the stand-in vouches for (``SANDBOX_MC_TOKEN`` overrides it); the
+local Journey Builder simulator hands it to the activity UI as Journey Builder would."""
 
 
 def _state() -> SandboxState:
@@ -187,19 +192,28 @@ def list_campaigns() -> Response:
 
 @control.get("/clock")
 def get_clock() -> Response:
-    """The sandbox's now."""
-    return _json({"now": iso(_state().now())})
+    """The sandbox's now, and how far it is ahead of real time."""
+    state = _state()
+    return _json({"now": iso(state.now()), "offset_seconds": state.offset_seconds()})
 
 
 @control.post("/clock")
 def advance_clock() -> Response:
-    """Advance the clock by ``advance_seconds`` and gift what became due."""
+    """Advance the clock by ``advance_seconds``, or put it at ``offset_seconds`` ahead of real
+    time (to restore what GET read); either way gift what became due."""
     body = request.get_json(force=True, silent=True)
-    seconds = body.get("advance_seconds") if isinstance(body, dict) else None
+    body = body if isinstance(body, dict) else {}
+    given = [name for name in ("advance_seconds", "offset_seconds") if name in body]
+    seconds = body.get(given[0]) if len(given) == 1 else None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        # Gifts cannot be taken back, so the clock only moves forward.
-        return _error("advance_seconds must be a number >= 0")
-    return _json({"now": iso(_state().advance(float(seconds)))})
+        # advance: gifts cannot be taken back. offset: a clock behind real time means nothing.
+        return _error("give one of advance_seconds or offset_seconds, a number >= 0")
+    state = _state()
+    if given == ["advance_seconds"]:
+        now = state.advance(float(seconds))
+    else:
+        now = state.set_offset(float(seconds))
+    return _json({"now": iso(now), "offset_seconds": state.offset_seconds()})
 
 
 @control.get("/guests")
@@ -309,7 +323,8 @@ def release() -> Response:
 
 @control.post("/reset")
 def reset() -> Response:
-    """Back to the seed: campaigns, rewards, faults, clock, page cap and request log cleared."""
+    """Back to the seed: campaigns, rewards, faults, clock offset, page cap and request log
+    cleared (campaign ids keep counting)."""
     _state().reset()
     return _json({"reset": True})
 
@@ -367,6 +382,30 @@ class _Wire:
         raise ConnectionAbortedError("sandbox fault: connection dropped")
 
 
+# --- a stand-in for Marketing Cloud's tokenContext, for the local stack -----------------------
+
+
+@marketing_cloud.get("/platform/v1/tokenContext")
+def token_context() -> Response:
+    """Whose token this is: 200 for the stand-in's token, 401 (as Marketing Cloud) otherwise.
+
+    With SFMC_REST_BASE_URL at ``<sandbox>/_sfmc`` the connector's activity UI can load its
+    pickers locally, where no Marketing Cloud tenant exists.
+    """
+    header = request.headers.get("Authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if token != (os.environ.get("SANDBOX_MC_TOKEN") or MC_TOKEN):
+        return _json({"message": "Not Authorized", "errorcode": 0, "documentation": ""}, 401)
+    return _json(
+        {
+            "enterprise": {"id": 510000001},
+            "organization": {"id": 510000001, "enterprise_id": 510000001},
+            "user": {"id": 7000001, "culture": "en-US"},
+            "application": {"id": "punchh-sandbox", "package": "punchh-offer"},
+        }
+    )
+
+
 def _api_keys_from_env() -> dict[str, str] | None:
     """Admin keys from ``SANDBOX_API_KEYS`` (comma-separated), replacing the seed's keys."""
     raw = os.environ.get("SANDBOX_API_KEYS", "")
@@ -394,6 +433,7 @@ def create_app(seed: JSON | str | Path | None = None) -> Flask:
     app.extensions["sandbox"] = state
     app.register_blueprint(api)
     app.register_blueprint(control)
+    app.register_blueprint(marketing_cloud)
 
     @app.before_request
     def gift_due_campaigns() -> None:

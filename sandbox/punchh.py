@@ -181,8 +181,11 @@ def validate_campaign(body: JSON, seed: Seed, now: datetime) -> ValidCampaign:
     if start_time is None:
         raise _invalid("invalid_format", "Invalid Start Time format. Please use ISO8601")
     if start_time < now + MIN_LEAD:
+        # Punchh's own sentence reads "at least 15 ahead"; the sandbox names the unit, so
+        # nobody reading it locally has to guess (the key is Punchh's).
         raise _invalid(
-            "invalid_start_time", "Campaign start time should be at least 15 ahead from now."
+            "invalid_start_time",
+            "Campaign start time should be at least 15 minutes ahead from now.",
         )
     segment_id = _segment_id(body["segment_id"])
     if segment_id is None or seed.segment(segment_id) is None:

@@ -318,6 +318,17 @@ class SandboxState:
             self._run_due_locked()
             return self.now()
 
+    def offset_seconds(self) -> float:
+        """How far the clock is ahead of real time."""
+        return self._data.offset.total_seconds()
+
+    def set_offset(self, seconds: float) -> datetime:
+        """Put the clock at real time plus ``seconds`` (back, too); gifts made stay made."""
+        with self.lock:
+            self._data.offset = timedelta(seconds=seconds)
+            self._run_due_locked()
+            return self.now()
+
     def run_due(self) -> None:
         """Gift every campaign whose start time has arrived."""
         with self.lock:
@@ -474,7 +485,11 @@ class SandboxState:
     def reset(self) -> None:
         """Back to the seed: clears campaigns, rewards, faults, clock offset and request log."""
         with self._wake:
+            # Campaign ids keep counting, as Punchh's do: a ledger that outlives the reset must
+            # never see an earlier send's campaign id again on a new one.
+            next_campaign_id = self._data.next_campaign_id
             self._data = self._fresh_data()
+            self._data.next_campaign_id = max(next_campaign_id, self._data.next_campaign_id)
             # Wake held and hung requests so a reset between tests leaves nothing blocked.
             self._reset_generation += 1
             self._wake.notify_all()

@@ -3,7 +3,9 @@
 Against a local stack started with `make run` (it reads the URLs and tokens that run saved),
 or any connector given with --web/--sandbox and the tokens. Steps: send N webhooks for one
 send, wait until the distribution is committed, show the one Punchh campaign in the sandbox,
-move the sandbox clock past its start time, and show the rewards in a few guests' accounts.
+move the sandbox clock past its start time, show the rewards in a few guests' accounts, and put
+the clock back where it was. It resets nothing: every run is a new campaign and a new send, and
+the stack is left as it was found (a send made after the demo is judged on the same clock).
 `--api` sends through the generic API (POST /v1/distributions) instead of Braze's webhook.
 Exit status 0 when exactly one campaign was made and the guests got their reward.
 """
@@ -14,20 +16,16 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-STATE_FILE = Path(
-    os.environ.get("PUNCHH_DEV_STATE")
-    or Path(tempfile.gettempdir()) / f"punchh-connector-dev-{os.getuid()}.json"
-)
+from connector import local_stack
+
 SEGMENT = "Lapsed 90 days"
 REDEEMABLE = "Free Coffee"
 SETTLED = {"committed", "rejected", "failed", "unknown", "held", "cancelled"}
@@ -45,9 +43,7 @@ def first(value: str) -> str:
 
 def defaults() -> dict[str, str]:
     """URLs and tokens: environment first, then what `make run` saved."""
-    saved: dict[str, str] = {}
-    if STATE_FILE.exists():
-        saved = json.loads(STATE_FILE.read_text())
+    saved = local_stack.read()
     return {
         "web": os.environ.get("CONNECTOR_URL") or saved.get("web_url", "http://127.0.0.1:5000"),
         "sandbox": os.environ.get("SANDBOX_URL")
@@ -71,9 +67,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api", action="store_true", help="use the generic API, not Braze")
     parser.add_argument("--guests", type=int, default=3, help="guests whose rewards to show")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait to commit")
-    parser.add_argument(
-        "--no-reset", action="store_true", help="keep the sandbox's state (and its clock)"
-    )
     args = parser.parse_args(argv)
     if not args.api_token or (not args.api and not args.braze_token):
         parser.error(
@@ -160,11 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     # keys per campaign within an hour (the fan-out guard), and repeated demos would trip it.
     campaign, send_key = f"demo-campaign-{run}", f"send-{run}"
     via = "the generic API" if args.api else "Braze-style webhooks"
-    if not args.no_reset:
-        # The sandbox's clock only moves forward, and a previous demo moved it past real time:
-        # back to the seed, so Punchh's "15 minutes ahead" rule is judged on a clean clock.
-        httpx.post(f"{args.sandbox}/_sandbox/reset", timeout=10).raise_for_status()
-        say("0. Reset the Punchh sandbox to its seed (clock, campaigns, rewards).")
     say(f"1. Sending {args.requests} requests for one send through {via} …")
     started = time.monotonic()
     dist_id, statuses = fan_out(args, send_key, campaign)
@@ -192,14 +180,26 @@ def main(argv: list[str] | None = None) -> int:
     if len(made) != 1:
         return 1
 
-    clock = sandbox.get("/_sandbox/clock").json()["now"]
-    now = datetime.fromisoformat(clock.replace("Z", "+00:00"))
+    clock = sandbox.get("/_sandbox/clock").json()
+    now = datetime.fromisoformat(clock["now"].replace("Z", "+00:00"))
     start = datetime.strptime(dist["start_time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     advance = max(0.0, (start - now).total_seconds()) + 60
     sandbox.post("/_sandbox/clock", json={"advance_seconds": advance}).raise_for_status()
-    sandbox.post("/_sandbox/clock", json={"advance_seconds": 0}).raise_for_status()
     say(f"4. Moved the sandbox clock {advance:.0f}s forward, past the start time.")
+    try:
+        ok = show_rewards(args, sandbox, dist)
+    finally:
+        # Left ahead, the clock would make Punchh refuse the next real send's start time.
+        offset = clock.get("offset_seconds", 0)
+        sandbox.post("/_sandbox/clock", json={"offset_seconds": offset}).raise_for_status()
+        say("5. Put the sandbox clock back where it was.")
+    say("Done: one Punchh campaign for the whole fan-out, one reward per guest."
+        if ok else "Guests were not gifted as expected.")
+    return 0 if ok else 1
 
+
+def show_rewards(args: argparse.Namespace, sandbox: httpx.Client, dist: dict[str, Any]) -> bool:
+    """Print a few of the segment's guests' rewards from this send; whether each got one."""
     guests = sandbox.get("/_sandbox/guests", params={"segment_id": dist["segment_id"]}).json()
     guest_list = guests["guests"] if isinstance(guests, dict) else guests
     say(f"   segment {dist['segment']!r} has {len(guest_list)} guests; a few of their accounts:")
@@ -211,10 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         gifted += bool(mine)
         names = ", ".join(str(r.get("name") or r.get("redeemable_name") or r) for r in mine)
         say(f"   guest {guest['guest_id']}: {len(mine)} reward(s) from this send: {names}")
-    ok = gifted == min(args.guests, len(guest_list)) and gifted > 0
-    say("Done: one Punchh campaign for the whole fan-out, one reward per guest."
-        if ok else "Guests were not gifted as expected.")
-    return 0 if ok else 1
+    return gifted == min(args.guests, len(guest_list)) and gifted > 0
 
 
 if __name__ == "__main__":

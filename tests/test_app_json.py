@@ -73,3 +73,12 @@ def test_formation_addons_and_procfiles() -> None:
         line.split(":", 1) for line in (ROOT / "Procfile.dev").read_text().splitlines() if line
     )
     assert set(dev) == {"sandbox", "web", "worker"}
+
+
+def test_readme_configuration_table_names_every_variable() -> None:
+    """A newcomer reads the README's table, not config.py: every variable has its row."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))
+    missing = sorted((settings_variables() | gunicorn_variables()) - rows)
+    assert not missing, f"missing from README's configuration table: {missing}"

@@ -35,7 +35,8 @@ def test_scheduled_send_is_accepted_once_and_counted(
 ) -> None:
     replies = [hook(client, {**BODY, "user_id": f"g{i}"}) for i in range(5)]
     assert {r.status_code for r in replies} == {202}
-    assert replies[0].json == {"distribution_id": "braze:cmp-123:disp-1", "state": "queued"}
+    assert replies[0].json["distribution_id"] == "braze:cmp-123:disp-1"
+    assert replies[0].json["state"] == "queued"
     assert len(services.queue.get_job_ids()) == 1
     dist = services.ledger.get("braze:cmp-123:disp-1")
     assert dist is not None
@@ -151,6 +152,19 @@ def test_test_send_reports_unknown_names(client: FlaskClient, rdb: redis.Redis) 
     assert rdb.keys("pc:d:*") == []
 
 
+def test_did_you_mean_names_every_close_name(client: FlaskClient, rdb: redis.Redis) -> None:
+    """Every equally close name is offered, most alike first, not the first three found."""
+    body = {**BODY, "send_key": "", "punchh_segment": "Lapsed 120 days"}
+    (problem,) = hook(client, body).json["problems"]
+    for name in ("Lapsed 30 days", "Lapsed 60 days", "Lapsed 90 days"):
+        assert repr(name) in problem, problem
+    # A word most names share ("Free") is no sign of which one was meant.
+    body = {**BODY, "send_key": "", "punchh_redeemable": "Free Cofee"}
+    (problem,) = hook(client, body).json["problems"]
+    assert problem.index("'Free Coffee'") < problem.index("'Free Cookie'"), problem
+    assert "Free Guacamole" not in problem, problem
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -205,3 +219,31 @@ def test_adapter_either_maps_or_names_the_problem(body: dict) -> None:  # type: 
     assert req.source == "braze"
     assert req.segment.strip() == req.segment and req.segment
     assert len(req.send_key) <= 200 and len(req.campaign_ref) <= 401
+
+
+def test_a_wrong_token_is_told_which_token_the_route_wants(client: FlaskClient) -> None:
+    """The API token on the Braze route, or a Braze token on /v1: say which token belongs."""
+    from tests.conftest import API_TOKEN
+
+    api_on_braze = hook(client, Authorization=f"Bearer {API_TOKEN}")
+    assert api_on_braze.status_code == 401
+    message = api_on_braze.json["error"]["message"]
+    assert "BRAZE_WEBHOOK_TOKEN" in message and "API_TOKEN" in message, message
+    assert API_TOKEN not in message
+
+    unknown = hook(client, Authorization="Bearer not-a-token-we-know")
+    assert unknown.status_code == 401
+    assert "BRAZE_WEBHOOK_TOKEN" in unknown.json["error"]["message"]
+    assert "API_TOKEN" not in unknown.json["error"]["message"]
+
+    braze_on_api = client.get("/v1/distributions", headers=TOKEN)
+    assert braze_on_api.status_code == 401
+    message = braze_on_api.json["error"]["message"]
+    assert "BRAZE_WEBHOOK_TOKEN" in message and "wants the API_TOKEN" in message, message
+
+
+def test_an_accepted_send_tells_the_marketer_where_refusals_appear(client: FlaskClient) -> None:
+    """A 202 cannot know Punchh's verdict on the names yet: it says where to look for it."""
+    reply = hook(client, {**BODY, "punchh_segment": "Lapsed 120 days"})
+    assert reply.status_code == 202
+    assert "docs/braze.md" in reply.json["next"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -69,7 +70,7 @@ def test_list_table_and_json(run, services: Services) -> None:  # type: ignore[n
     assert code == 0
     assert [d["distribution_id"] for d in json.loads(out)] == ["api:camp-1:a-1"]
     code, out, _ = run("list", "--state", "failed")
-    assert code == 0 and "(no distributions match)" in out
+    assert code == 0 and "(no distributions match in Redis " in out
     code, _, err = run("list", "--state", "bogus")
     assert code == 1 and "unknown state" in err
     code, _, err = run("list", "--since", "last week")
@@ -224,9 +225,13 @@ def test_sweep_requeues_a_record_without_a_job(run, services: Services) -> None:
     assert services.queue.count == 1
 
 
-def test_console_script_release_phase(env: dict[str, str], services: Services) -> None:
+def test_console_script_release_phase(
+    env: dict[str, str], services: Services, tmp_path: Path
+) -> None:
     """What the Procfile's release phase runs, as a real process."""
     script = BIN / "punchh-connector"
+    # No local stack to fall back on: `make run` may be up on this machine.
+    env = {**env, "PUNCHH_DEV_STATE": str(tmp_path / "none.json")}
     done = subprocess.run(
         [str(script), "check", "--no-punchh"],
         cwd=ROOT, env={"PATH": str(BIN), **env}, capture_output=True, text=True, timeout=30,
@@ -275,3 +280,26 @@ def test_release_phase_fails_when_unsigned_sfmc_calls_are_accepted(
     assert done.returncode == 2 and "DEPLOYMENT_ENVIRONMENT" in done.stderr
     done = release()  # off (the default): nothing to report, the check passes as before
     assert done.returncode == 0 and "sfmc" not in done.stdout
+
+
+def test_an_empty_answer_says_which_redis_and_prefix_it_read(
+    env: dict[str, str], services: Services, tmp_path: Path
+) -> None:
+    """Pointed at the wrong place, the real CLI says where it looked instead of just nothing."""
+    submit(services, dist_request("here"))
+    script = BIN / "punchh-connector"
+    wrong = {**env, "PATH": str(BIN), "KEY_PREFIX": "other:",
+             "PUNCHH_DEV_STATE": str(tmp_path / "none.json")}
+    for command in (["list"], ["show", "api:camp-1:here"]):
+        done = subprocess.run(
+            [str(script), *command], cwd=ROOT, env=wrong, capture_output=True, text=True,
+            timeout=30,
+        )
+        out = done.stdout + done.stderr
+        assert f"Redis {env['REDIS_URL']}" in out and "key prefix 'other:'" in out, out
+        assert done.returncode == (0 if command == ["list"] else 1)
+
+
+def test_where_hides_the_redis_password() -> None:
+    where = cli.where_it_reads("rediss://user:s3cret@redis.example:6380/2", "pc:")
+    assert "s3cret" not in where and "rediss://user:***@redis.example:6380/2" in where

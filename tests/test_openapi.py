@@ -98,3 +98,15 @@ def test_path_conversion() -> None:
 def test_document_is_valid_openapi_3(app: Flask) -> None:
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(build_document(app))
+
+
+def test_public_pages_are_described_as_public_html(client: FlaskClient, app: Flask) -> None:
+    """/, /sfmc/ and /sfmc/index.html are pages anyone may open, not JWT-secured JSON."""
+    doc = build_document(app)
+    for path in ("/", "/docs", "/sfmc/", "/sfmc/index.html"):
+        operation = doc["paths"][path]["get"]
+        assert operation["security"] == [], path
+        assert list(operation["responses"]["200"]["content"]) == ["text/html"], path
+        assert "401" not in operation["responses"], path
+        served = client.get(path)
+        assert served.status_code == 200 and served.mimetype == "text/html", path

@@ -15,7 +15,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from connector import create_app
+from connector import create_app, status
 from connector.config import Settings
 from connector.intake import submit
 from connector.services import Services
@@ -151,6 +151,52 @@ def test_status_page_shows_sends_and_escapes_everything(
     assert "api:camp-1:good" not in only and "alert(1)" in only
     bogus = client.get('/status?state="><b>x&limit=-1', headers=auth())
     assert bogus.status_code == 200 and "<b>x" not in bogus.get_data(as_text=True)
+
+
+def test_send_page_draws_recipients_over_time_and_names_the_next_step(
+    client: FlaskClient, services: Services, sandbox: httpx.Client
+) -> None:
+    """Recipients counted across three minutes become a rising line; failed → retry command."""
+    start = (time.time() // 60) * 60 - 600
+    req = dist_request("chart")
+    for minute, count in ((0, 3), (1, 0), (2, 5)):
+        for n in range(count):
+            services.ledger.intake(req, now=start + minute * 60 + n)
+    dist_id = req.distribution_id
+    record = services.ledger.get(dist_id)
+    assert record is not None and record.int_field("recipients") == 8
+    assert status.recipient_series(record.fields) == [(start, 3), (start + 120, 8)]
+
+    fault(sandbox, "campaigns", "500", count=10)
+    Committer(services).run(dist_id)
+    page = client.get(f"/status/send/{dist_id}", headers=basic(API_TOKEN))
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert 'id="recipients-chart"' in html and "8 recipient(s) counted" in html
+    assert "punchh-connector show api:camp-1:chart" in html
+    assert "<polyline" in html
+
+    missing = client.get("/status/send/api:nope:nope", headers=basic(API_TOKEN))
+    assert missing.status_code == 404 and "no distribution" in missing.get_data(as_text=True)
+    assert client.get(f"/status/send/{dist_id}").status_code == 401
+
+
+def test_next_step_per_state() -> None:
+    def commands(state: str, **extra: object) -> list[str]:
+        return [c for _, c in status.next_actions({"distribution_id": "braze:c:k", "state": state,
+                                                   **extra})]
+
+    assert commands("failed")[0] == "punchh-connector retry braze:c:k"
+    assert commands("held")[:2] == ["punchh-connector release braze:c:k",
+                                    "punchh-connector cancel braze:c:k"]
+    assert "punchh-connector resolve braze:c:k --not-created" in commands("unknown")
+    assert commands("committed") == ["punchh-connector show braze:c:k"]
+    undo = {"action": "release", "by": "carol", "at": "2026-01-01T00:00:00Z"}
+    assert "punchh-connector undo braze:c:k" in commands("queued", undoable=undo)
+    assert status.next_actions({"distribution_id": "a:b'c", "state": "committed"})[0][1] == (
+        "punchh-connector show 'a:b'\"'\"'c'"
+    )
+    assert status.id_parts("braze:6d8f:dispatch-1") == ["braze:", "6d8f:", "dispatch-1"]
 
 
 # --- rediss:// with a self-signed certificate (what hosted Redis add-ons hand out) -----------

@@ -379,6 +379,8 @@ def test_start_time_needs_15_minutes_of_lead(sb: FlaskClient) -> None:
     too_soon = post_campaign(sb, start_time=utc_z(now + timedelta(minutes=14)))
     assert too_soon.status_code == 422
     assert list(too_soon.json["errors"]) == ["invalid_start_time"]
+    # Punchh's own sentence drops the unit; the sandbox names it, so a newcomer reads it right.
+    assert "at least 15 minutes ahead" in too_soon.json["errors"]["invalid_start_time"]
     # No offset means UTC: read as New York time this would be hours ahead and accepted.
     naive = (now + timedelta(minutes=10)).replace(tzinfo=None).isoformat(timespec="seconds")
     assert list(post_campaign(sb, start_time=naive).json["errors"]) == ["invalid_start_time"]
@@ -588,7 +590,30 @@ def test_reset_goes_back_to_the_seed(sb: FlaskClient) -> None:
     assert sb.get("/_sandbox/requests").json["requests"] == []
     assert abs(sandbox_now(sb) - datetime.now(UTC)) < timedelta(seconds=5)
     assert sb.get(f"/_sandbox/guests/{SEED['guests'][0]['guest_id']}/rewards").json == []
-    assert post_campaign(sb).json["campaign_id"] == first_id
+    # Punchh never hands out an id twice: a ledger that outlives the reset must not see its
+    # earlier campaign's id again on a new send.
+    assert post_campaign(sb).json["campaign_id"] == first_id + 1
+
+
+def test_clock_can_be_put_back_where_it_was(sb: FlaskClient) -> None:
+    """A demo moves the clock to show gifts, then restores it; the gifts stay."""
+    before = sb.get("/_sandbox/clock").json
+    assert before["offset_seconds"] == 0
+    campaign_id = post_campaign(sb).json["campaign_id"]
+    assert sb.post("/_sandbox/clock", json={"advance_seconds": 3600}).status_code == 200
+    assert sb.get("/_sandbox/clock").json["offset_seconds"] == 3600
+    back = sb.post("/_sandbox/clock", json={"offset_seconds": before["offset_seconds"]})
+    assert back.status_code == 200 and back.json["offset_seconds"] == 0
+    assert abs(sandbox_now(sb) - datetime.now(UTC)) < timedelta(seconds=5)
+    guest_id = SEED["guests"][0]["guest_id"]
+    rewards = sb.get(f"/_sandbox/guests/{guest_id}/rewards").json
+    assert [r["campaign_id"] for r in rewards] == [campaign_id]
+    # A campaign made after the clock came back is judged on real time again.
+    soon = utc_z(datetime.now(UTC) + timedelta(minutes=16))
+    assert post_campaign(sb, start_time=soon).status_code == 200
+    for body in ({"offset_seconds": -1}, {"offset_seconds": "0"},
+                 {"offset_seconds": 0, "advance_seconds": 1}):
+        assert sb.post("/_sandbox/clock", json=body).status_code == 400
 
 
 def test_unknown_paths_are_json_404(sb: FlaskClient) -> None:
@@ -769,3 +794,11 @@ def test_python_m_sandbox_on_port_0(tmp_path: Path) -> None:
         _, stderr = proc.communicate(timeout=5)
     assert proc.returncode == 0
     assert "Traceback" not in stderr  # dropping the connection is quiet
+
+
+def test_marketing_cloud_stand_in_vouches_only_for_its_token(sb: FlaskClient) -> None:
+    path = "/_sfmc/platform/v1/tokenContext"
+    ok = sb.get(path, headers={"Authorization": "Bearer sandbox-mc-token"})
+    assert ok.status_code == 200 and "organization" in ok.json
+    for headers in ({}, {"Authorization": "Bearer other"}, {"Authorization": "sandbox-mc-token"}):
+        assert sb.get(path, headers=headers).status_code == 401

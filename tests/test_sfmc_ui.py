@@ -251,3 +251,18 @@ def test_ui_cannot_be_framed_by_another_site(browser: Browser, ui_web: Proc) -> 
     # Chromium replaces a frame refused by frame-ancestors with its error page.
     assert child.url.startswith("chrome-error://"), child.url
     context.close()
+
+
+def test_ui_opened_on_its_own_says_what_it_is(browser: Browser, ui_web: Proc) -> None:
+    """Outside Journey Builder nobody answers `ready`: the page says what it is, not
+    "Connecting…" forever."""
+    page = browser.new_context().new_page()
+    relay_connector(page, ui_web)
+    page.goto(f"{CONNECTOR}/sfmc/")
+    expect(page.locator("#status")).to_have_text("Connecting to Journey Builder…")
+    expect(page.locator("#standalone")).to_be_visible(timeout=6000)
+    expect(page.locator("#standalone")).to_contain_text("runs inside Journey Builder")
+    expect(page.locator("#status")).to_have_text("Not inside Journey Builder")
+    page.locator("#standalone a", has_text="home").click()
+    page.wait_for_url(f"{CONNECTOR}/")
+    page.context.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -33,7 +35,9 @@ _FAMILIES: dict[str, type[PunchhError]] = {
     "unexpected": PunchhUnexpected,
 }
 
-#: How an item of each list is named.
+#: How alike (difflib's ratio) a name must be spelled to be offered as "did you mean".
+CLOSE_LIKENESS = 0.75
+
 NOUNS: dict[str, str] = {"segments": "segment", "redeemables": "redeemable"}
 
 
@@ -170,13 +174,23 @@ def _remembered(raw: bytes | str) -> PunchhError:
     return cls(message, status=value.get("status"))
 
 
-def _suggest(items: list[dict[str, Any]], name: str, limit: int = 3) -> str:
-    """A hint naming close matches, so a typo is obvious to the marketer."""
+def _suggest(items: list[dict[str, Any]], name: str, limit: int = 10) -> str:
+    """A hint naming every close match, most alike first, so a typo is obvious to the marketer.
+
+    Close: spelled alike, or sharing a word with the name asked for, except words most names
+    share ("Free", "Off"), which say nothing about which one was meant.
+    """
+    names = list(dict.fromkeys(str(i["name"]) for i in items if i.get("name")))
     folded = name.casefold()
-    words = [w for w in folded.split() if len(w) > 2]
-    close = [
-        str(i.get("name"))
-        for i in items
-        if any(w in str(i.get("name", "")).casefold() for w in words)
-    ][:limit]
+    common = Counter(word for n in names for word in set(n.casefold().split()))
+    words = [w for w in folded.split() if len(w) > 2 and common[w] <= max(1, len(names) // 4)]
+
+    def likeness(candidate: str) -> float:
+        return difflib.SequenceMatcher(None, folded, candidate.casefold()).ratio()
+
+    def close_to(candidate: str) -> bool:
+        folded_candidate = candidate.casefold()
+        return likeness(candidate) >= CLOSE_LIKENESS or any(w in folded_candidate for w in words)
+
+    close = sorted(filter(close_to, names), key=likeness, reverse=True)[:limit]
     return f" (did you mean: {', '.join(repr(c) for c in close)}?)" if close else ""

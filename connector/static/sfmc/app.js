@@ -17,6 +17,10 @@
   var tokenWaiters = [];
   var chosen = { segment: '', redeemable: '' };
   var saving = false;
+  var connected = false;
+  // Journey Builder answers `ready` at once; outside it nobody does, and "Connecting…" would
+  // stay forever. After this long, say what the page is and where it runs.
+  var STANDALONE_AFTER_MS = 3000;
 
   function $(id) { return document.getElementById(id); }
 
@@ -31,6 +35,8 @@
   // --- Journey Builder's side -----------------------------------------------------------
 
   connection.on('initActivity', function (payload) {
+    connected = true;
+    $('standalone').hidden = true;
     activity = payload || {};
     restore(activity);
     setStatus('Loaded');
@@ -254,6 +260,11 @@
   $('done').addEventListener('click', done);
 
   connection.trigger('ready');
+  setTimeout(function () {
+    if (connected) { return; }
+    setStatus('Not inside Journey Builder');
+    $('standalone').hidden = false;
+  }, STANDALONE_AFTER_MS);
   connection.trigger('requestTokens');
   connection.trigger('requestInteraction');
   connection.trigger('requestSchema');
