@@ -52,9 +52,9 @@ def _locate(when_closed: str) -> str:
     """Lua finding the record: the request's own, or its campaign's open send."""
     return f"""
 local now = tonumber(ARGV[1])
+local open = redis.call('HMGET', KEYS[4], 'id', 'last', 'live')
 local id, rk = ARGV[9], KEYS[1]
 if rk == '' then
-  local open = redis.call('HMGET', KEYS[4], 'id', 'last')
   if open[1] and now - tonumber(open[2]) <= tonumber(ARGV[6]) then
     id = open[1]
   else
@@ -79,15 +79,21 @@ end
 # `live` is when a send that was not held was last seen: the repeat hold measures from it, so
 # a held late wave does not push the next real run into the hold as well. Both only move
 # forward: web processes' clocks differ a little, and one behind must not reopen the past.
-def _keep_open(state: str) -> str:
-    """Lua updating the open send after counting on (or creating) a send in `state`."""
+# They are written at most once a second (a gap is measured in minutes), and so is the send
+# page's chart: the per-recipient cost stays one read of the open send.
+def _keep_open(state: str, count: str) -> str:
+    """Lua updating the open send, and the chart, after counting on (or creating) a send."""
     return f"""
-local seen = redis.call('HMGET', KEYS[4], 'last', 'live')
-if now >= (tonumber(seen[1]) or 0) then redis.call('HSET', KEYS[4], 'id', id, 'last', ARGV[1]) end
-if {state} ~= 'held' and now > (tonumber(seen[2]) or 0) then
-  redis.call('HSET', KEYS[4], 'live', ARGV[1])
+local last = tonumber(open[2]) or 0
+if now >= last + 1 or id ~= open[1] then
+  if now >= last then redis.call('HSET', KEYS[4], 'id', id, 'last', ARGV[1]) end
+  if {state} ~= 'held' and now > (tonumber(open[3]) or 0) then
+    redis.call('HSET', KEYS[4], 'live', ARGV[1])
+  end
+  redis.call('EXPIRE', KEYS[4], tonumber(ARGV[7]))
+  local bucket = _chart_bucket(now, tonumber(redis.call('HGET', rk, 'created_at')))
+  if bucket then redis.call('HSET', rk, 'per_minute:' .. bucket, {count}) end
 end
-redis.call('EXPIRE', KEYS[4], tonumber(ARGV[7]))
 """
 
 
@@ -100,10 +106,8 @@ if cur[1] then
     return {'conflict', cur[1], '0', id, cur[2], cur[3]}
   end
   local n = redis.call('HINCRBY', rk, 'recipients', 1)
-  local bucket = _chart_bucket(now, tonumber(cur[5]))
-  if bucket then redis.call('HINCRBY', rk, 'per_minute:' .. bucket, 1) end
 """
-    + _keep_open("cur[1]")
+    + _keep_open("cur[1]", "n")
     + """
   redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':counted', 1)
   return {'counted', cur[1], tostring(n), id, cur[4] or ''}
@@ -111,19 +115,18 @@ end
 """
 )
 _READ_CURRENT = (
-    "local cur = redis.call("
-    "'HMGET', rk, 'state', 'segment', 'redeemable', 'unconfirmed', 'created_at')\n"
+    "local cur = redis.call('HMGET', rk, 'state', 'segment', 'redeemable', 'unconfirmed')\n"
 )
-# The send page's chart of recipients over time: counters named by the minute their bucket
-# starts. Buckets widen with the send's age (a minute for the first half hour, then an hour,
-# none after a week), so a send that runs for days keeps a few dozen fields — the record stays
-# small and in Redis's compact hash encoding, whatever the send's length.
+# The send page's chart of recipients over time: the running count, sampled into fields named
+# by the minute their bucket starts. Buckets widen with the send's age (a minute for the first
+# half hour, then an hour, none after two days), so a send that runs for days keeps at most
+# 78 of them — the record stays small and in Redis's compact hash encoding, whatever its length.
 _CHART = """
 local function _chart_bucket(now, created)
   if not created then return nil end
   local age = now - created
   if age < 1800 then return math.floor(now / 60) end
-  if age < 604800 then return math.floor(now / 3600) * 60 end
+  if age < 172800 then return math.floor(now / 3600) * 60 end
   return nil
 end
 """
@@ -164,9 +167,9 @@ if limit > 0 then
       if f[1] == 'held' and f[2] == ARGV[2] and f[3] == ARGV[3] then
         if added == 1 then redis.call('HINCRBY', frk, 'folded_sends', 1) end
         local n = redis.call('HINCRBY', frk, 'recipients', 1)
-        id = fold
+        id, rk = fold, frk
 """
-    + _keep_open("'held'")
+    + _keep_open("'held'", "n")
     + """
         redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':counted', 1)
         return {'counted', 'held', tostring(n), fold}
@@ -178,9 +181,8 @@ if limit > 0 then
 end
 local hold = tonumber(ARGV[13])
 if state == 'queued' and KEYS[1] == '' and hold > 0 then
-  local prev = redis.call('HMGET', KEYS[4], 'live', 'id')
-  if prev[1] and now - tonumber(prev[1]) < hold then
-    state, why = 'held', 'repeat ' .. prev[1] .. ' ' .. prev[2]
+  if open[3] and now - tonumber(open[3]) < hold then
+    state, why = 'held', 'repeat ' .. open[3] .. ' ' .. open[1]
   end
 end
 local fields = {'state', state, 'recipients', '1', 'created_at', ARGV[1], 'updated_at', ARGV[1]}
@@ -189,7 +191,7 @@ redis.call('HSET', rk, unpack(fields))
 redis.call('ZADD', KEYS[5], now, id)
 if state == 'queued' then redis.call('ZADD', KEYS[7], now, id) end
 """
-    + _keep_open("state")
+    + _keep_open("state", "1")
     + """
 redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':created', 1)
 return {'created', state, '1', id, why}

@@ -115,27 +115,30 @@ def status_page() -> Response:
 
 #: Chart size in SVG units; the page scales it to its column.
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 480, 120, 4
-#: The record's per-minute recipient counters (written by the intake step).
+#: The record's sampled running recipient count, by bucket start minute (the intake step).
 PER_MINUTE = "per_minute:"
 
 
 def recipient_series(fields: dict[str, str]) -> list[tuple[float, int]]:
-    """(minute start, recipients counted so far) from the record's per-minute counters.
+    """(bucket start, recipients counted by then) from the record's sampled running count.
 
-    The first recipient, which created the record, is counted at `created_at`.
+    The intake samples the count at most once a second into the bucket of the moment, so the
+    last sample may trail the total by the requests of that second: the total ends the series.
     """
     buckets: dict[int, int] = {}
     for name, value in fields.items():
         if name.startswith(PER_MINUTE) and name[len(PER_MINUTE):].isdigit():
-            buckets[int(name[len(PER_MINUTE):])] = int(value)
-    created = fields.get("created_at")
-    if created:
-        minute = int(float(created) // 60)
-        buckets[minute] = buckets.get(minute, 0) + 1
+            minute = int(name[len(PER_MINUTE):])
+            buckets[minute] = max(buckets.get(minute, 0), int(value))
+    if not buckets:
+        return []
     series, total = [], 0
     for minute in sorted(buckets):
-        total += buckets[minute]
+        total = max(total, buckets[minute])
         series.append((minute * 60.0, total))
+    recipients = int(fields.get("recipients", 0) or 0)
+    if recipients > total:
+        series[-1] = (series[-1][0], recipients)
     return series
 
 
