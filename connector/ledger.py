@@ -515,11 +515,18 @@ class Ledger:
         )
 
     def _run(self, script: Script, keys: list[str], args: list[str | int]) -> Any:
-        """EVALSHA over the thread's own connection; the script is loaded if Redis lost it."""
+        """EVALSHA over the thread's own connection; the script is loaded if Redis lost it.
+
+        Loaded and run again over that same connection: a creation's `WAIT` confirms only the
+        writes of the connection it is sent on, and a Redis that lost its scripts (a restart,
+        a failover) is exactly when the write must be confirmed, not waved through.
+        """
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
         try:
-            return self.connections.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self.connections.execute(*command)
         except NoScriptError:
-            return script(keys=keys, args=args)  # redis-py loads it and runs it again
+            self.connections.execute("SCRIPT", "LOAD", script.script)
+            return self.connections.execute(*command)
 
     # --- durability -----------------------------------------------------------------------
     def durability(self) -> Durability:

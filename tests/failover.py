@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class TcpProxy:
     def __init__(self, target: int) -> None:
         self.target = target
         self.cut = False
+        self.stalled = threading.Event()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._server = socket.create_server(("127.0.0.1", 0))
@@ -65,6 +67,8 @@ class TcpProxy:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(CHUNK):
+                while self.stalled.is_set():  # held back, the connection still open
+                    time.sleep(0.01)
                 sink.sendall(data)
         except OSError:
             pass
@@ -90,6 +94,13 @@ class TcpProxy:
         with self._lock:
             self.cut = True
         self.close_all()
+
+    def stall(self, on: bool = True) -> None:
+        """Hold every byte back while the connections stay open (a lagging link), or resume."""
+        if on:
+            self.stalled.set()
+        else:
+            self.stalled.clear()
 
     def mend(self) -> None:
         """Accept connections again: the link is back."""

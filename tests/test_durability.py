@@ -165,6 +165,25 @@ def test_a_count_on_an_unconfirmed_send_waits_until_it_is_confirmed(pair: Pair) 
     services.redis.close()
 
 
+def test_a_redis_that_lost_its_scripts_still_confirms_the_creation(pair: Pair) -> None:
+    """After a restart or failover Redis has no scripts: the intake loads and runs its script
+    over the connection its WAIT is sent on, so a lagging replica is still waited for."""
+    services = services_on(
+        f"redis://127.0.0.1:{pair.primary_port}/0",
+        LEDGER_DURABILITY="replica",
+        LEDGER_DURABILITY_TIMEOUT_MS="300",
+    )
+    services.ledger.decide_durability()
+    pair.client(pair.primary_port).script_flush()
+    pair.link.stall()  # the replica stays connected but receives nothing: it lags
+    try:
+        with pytest.raises(NotDurable):
+            submit(services, dist_request("after-restart"))
+    finally:
+        pair.link.stall(False)
+    services.redis.close()
+
+
 def test_an_unconfirmed_creation_is_a_503_with_retry_after(pair: Pair) -> None:
     from connector import create_app
 
