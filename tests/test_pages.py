@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 from playwright.sync_api import Browser, expect  # noqa: E402 - after tests.browser's skip
 
 
-def test_home_page_says_what_this_is_and_links_the_rest(browser: Browser, web: Proc) -> None:  # noqa: F811
+def test_home_page_says_what_this_is_and_links_the_rest(browser: Browser, web: Proc) -> None:
     page = browser.new_context().new_page()
     page.goto(web.url + "/")
     expect(page.locator("h1")).to_have_text("punchh-connector")
@@ -38,7 +38,7 @@ def test_home_page_says_what_this_is_and_links_the_rest(browser: Browser, web: P
 
 
 def test_status_links_each_send_to_its_page_and_the_cli_acts_on_it(
-    browser: Browser, web: Proc, worker: Proc, env: dict[str, str]  # noqa: F811
+    browser: Browser, web: Proc, worker: Proc, env: dict[str, str]
 ) -> None:
     """A Braze send naming a segment Punchh lacks: /status → its page → the CLI command."""
     long_ref = "spring-winback-campaign-6d8f2a0e4b1c4f7a9e3d"
@@ -88,7 +88,7 @@ def test_status_links_each_send_to_its_page_and_the_cli_acts_on_it(
 
 
 def test_api_docs_render_the_openapi_document_from_the_vendored_renderer(
-    browser: Browser, web: Proc  # noqa: F811
+    browser: Browser, web: Proc
 ) -> None:
     """/docs: Redoc from our own static files; nothing elsewhere is loaded."""
     page = browser.new_context().new_page()
@@ -130,7 +130,7 @@ def local_mc_web(
 
 
 def test_journey_builder_simulator_configures_the_real_ui_and_runs_one_campaign(
-    browser: Browser, local_mc_web: Proc, worker: Proc, sandbox: httpx.Client  # noqa: F811
+    browser: Browser, local_mc_web: Proc, worker: Proc, sandbox: httpx.Client
 ) -> None:
     page = browser.new_context().new_page()
     page.goto(f"{local_mc_web.url}/sfmc/simulator/")

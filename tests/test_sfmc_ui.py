@@ -8,15 +8,14 @@ frames the connector's UI (gunicorn) and speaks Postmonger from the parent side.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
 
+from tests.browser import browser  # noqa: F401 - the fixture; skips this module without Chromium
 from tests.procs import Proc, start_gunicorn
 from tests.sfmc_sim import GOOD_TOKEN, SimMC, harness_html, lifecycle_claims, sign, start_mc
 
@@ -25,40 +24,14 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
 ]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from playwright.sync_api import Browser, Page, Route, expect  # noqa: E402 - after the skip
+
 JB_PAGE = "https://jb.s7.exacttarget.com/journeybuilder/activity-harness.html"
 OTHER_PAGE = "https://evil.example.net/frame.html"
 #: The connector's public address in the browser; requests to it are relayed to gunicorn.
 #: (A public page framing 127.0.0.1 directly is blocked by Chrome's local-network checks.)
 CONNECTOR = "https://punchh-connector.example.com"
 ACTIVITY = "7b3e91c4-0000-4000-8000-0000000000a1"
-
-if not CHROMIUM.exists() and not os.environ.get("CI"):
-    pytest.skip("Chromium is not installed at /usr/bin/chromium", allow_module_level=True)
-try:
-    from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
-except ImportError:  # pragma: no cover - CI installs it; a bare dev box may not have it
-    if os.environ.get("CI"):
-        raise
-    pytest.skip("playwright is not installed", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium driven by Playwright (Playwright's own browser download is not used)."""
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
 
 @pytest.fixture
 def mc() -> Iterator[SimMC]:
