@@ -100,8 +100,8 @@ def field_errors(exc: ValidationError) -> ApiError:
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response:
-    """A small JSON answer without Flask's provider machinery (≈ 40 µs of `jsonify` on the
-    per-recipient path, measured in bench/profile_intake.py)."""
+    """A small JSON answer without Flask's provider machinery (what `jsonify` costs on the
+    per-recipient path is measured in bench/profile_intake.py)."""
     return Response(
         json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json"
     )
