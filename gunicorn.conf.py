@@ -2,7 +2,7 @@
 
 import os
 
-from connector.logs import gunicorn_logconfig
+from wiring.logs import gunicorn_logconfig
 
 # Heroku-style routers give only $PORT; everything else is read from the environment too.
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -27,7 +27,7 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Every line JSON with the app's fields (ts, level, logger, msg), gunicorn's own included.
 logconfig_dict = gunicorn_logconfig(loglevel)
-logger_class = "connector.logs.GunicornLogger"
+logger_class = "wiring.logs.GunicornLogger"
 wsgi_app = "connector.wsgi:app"
 
 

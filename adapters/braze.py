@@ -18,7 +18,7 @@ from marshmallow import (
 )
 
 from adapters.common import Name, from_memo_key, memo_key, parse_start_time
-from connector.models import GAP_RULE, MAX_PART_LENGTH, DistributionRequest
+from adapters.types import GAP_RULE, MAX_PART_LENGTH, DistributionRequest
 
 SOURCE = "braze"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from connector.models import MAX_PART_LENGTH
+from adapters.types import MAX_PART_LENGTH
 
 #: A campaign ref or send key: printable, no whitespace at the ends, bounded.
 _PART = re.compile(r"^[^\x00-\x1f\x7f]+$")

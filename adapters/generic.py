@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
 from adapters.common import Name, StartTime
-from connector.models import MAX_PART_LENGTH, DistributionRequest
+from adapters.types import MAX_PART_LENGTH, DistributionRequest
 
 SOURCE = "api"
 

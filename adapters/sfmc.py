@@ -17,7 +17,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from adapters.common import Name, StartTime, clean_part, from_memo_key, memo_key
-from connector.models import GAP_RULE, MAX_PART_LENGTH, DistributionRequest
+from adapters.types import GAP_RULE, MAX_PART_LENGTH, DistributionRequest
 
 SOURCE = "sfmc"
 

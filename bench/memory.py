@@ -1,7 +1,7 @@
 """Redis memory: per distribution, and growth with the recipients of one send.
 
 Measured on a private, otherwise empty redis-server, through the connector's own intake
-(`connector.intake.submit`: the same Lua call and RQ enqueue the web tier makes), in process:
+(`ledger.intake.submit`: the same Lua call and RQ enqueue the web tier makes), in process:
 HTTP adds nothing to what Redis stores. Requests are built by the real adapters from the
 bodies the load scripts send, so records carry what real ones carry (names, trace, campaign
 name). "used memory" below is INFO `used_memory` minus `mem_clients_normal` (the benchmark's
@@ -18,11 +18,11 @@ import redis
 
 from adapters import braze as braze_adapter
 from adapters import sfmc as sfmc_adapter
+from adapters.types import DistributionRequest
 from bench.load import SfmcRun, braze_body, braze_send
-from connector.config import Settings
-from connector.intake import submit
-from connector.models import DistributionRequest
-from connector.services import Services
+from ledger.intake import submit
+from wiring.services import Services
+from wiring.settings import Settings
 
 
 def used_memory(client: redis.Redis) -> int:

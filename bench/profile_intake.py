@@ -132,10 +132,10 @@ def components(n: int, redis_url: str) -> dict[str, float]:
 
     from adapters import braze as braze_adapter
     from adapters import sfmc as sfmc_adapter
-    from connector.config import Settings
-    from connector.http import parse_json
-    from connector.services import Services, connect_redis
+    from connector.bodies import parse_json
     from connector.sfmc_jwt import verify
+    from wiring.services import Services, connect_redis
+    from wiring.settings import Settings
 
     settings = Settings.from_env()
     services = Services.build(settings)
@@ -176,7 +176,7 @@ def components(n: int, redis_url: str) -> dict[str, float]:
     pool_client = connect_redis(settings.redis_url)
     raw_client = redis_mod.Redis.from_url(settings.redis_url)
     out = {
-        "braze: json parse (connector.http.parse_json)": cpu_us(lambda: parse_json(body), n),
+        "braze: json parse (connector.bodies.parse_json)": cpu_us(lambda: parse_json(body), n),
         "braze: a BrazeWebhookSchema() construction": cpu_us(braze_adapter.BrazeWebhookSchema, n),
         "braze: schema.load on a reused schema": cpu_us(lambda: braze_schema.load(data), n),
         "braze: adapters.braze.parse (whole)": cpu_us(lambda: braze_adapter.parse(data), n),

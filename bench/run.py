@@ -54,7 +54,7 @@ from bench.load import (
     wrk_path,
 )
 from bench.stack import Proc, Stack, client_ports, cpu_seconds, rss_bytes, wait_until
-from connector.config import Settings
+from wiring.settings import Settings
 
 #: Drawn per run and handed to the processes the bench starts: no credential lives in code.
 BRAZE_TOKEN = secrets.token_urlsafe(24)

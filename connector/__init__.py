@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from connector.config import Settings
 from connector.errors import register_error_handlers
-from connector.logs import configure_logging
-from connector.services import Services
+from wiring.logs import configure_logging
+from wiring.services import Services
+from wiring.settings import Settings
 
 
 def create_app(
@@ -35,15 +35,15 @@ def create_app(
         admin,
         api,
         braze,
+        health,
         home,
         metrics,
         openapi,
-        ops,
         sfmc,
         sfmc_simulator,
         status,
     )
-    from connector.lane import IntakeLane
+    from connector.intake_lane import IntakeLane
 
     for blueprint in (
         api.bp,
@@ -51,7 +51,7 @@ def create_app(
         braze.bp,
         sfmc.bp,
         sfmc_simulator.bp,
-        ops.bp,
+        health.bp,
         metrics.bp,
         status.bp,
         openapi.bp,
@@ -59,6 +59,6 @@ def create_app(
     ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
-    # Outermost: the per-recipient routes' happy path skips Flask (see connector/lane.py).
+    # Outermost: the per-recipient routes' happy path skips Flask (see connector/intake_lane.py).
     app.wsgi_app = IntakeLane(app.wsgi_app, svc)  # type: ignore[method-assign]
     return app

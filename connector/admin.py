@@ -1,7 +1,7 @@
 """`/v1` admin API: list distributions, act on one (retry, resolve, release, cancel, undo),
 end a Punchh key lockout, check.
 
-The same operations as the `punchh-connector` CLI (both call connector.admin_ops), behind the
+The same operations as the `punchh-connector` CLI (both call ledger.actions), behind the
 API token. The actor recorded on the distribution is the `X-Actor` header, else "api".
 """
 
@@ -13,12 +13,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from connector import admin_ops
-from connector.admin_ops import AdminError
 from connector.auth import require_api_token
+from connector.bodies import field_errors, json_body
 from connector.errors import ApiError
-from connector.http import field_errors, json_body
-from connector.services import current_services as services
+from ledger import actions as admin_ops
+from ledger.actions import AdminError
+from wiring.services import current_services as services
 
 bp = Blueprint("admin", __name__, url_prefix="/v1")
 

@@ -9,12 +9,12 @@ from marshmallow import ValidationError
 
 from adapters import generic
 from connector.auth import require_api_token
+from connector.bodies import field_errors, json_body
 from connector.errors import ApiError, punchh_refused
-from connector.http import field_errors, json_body
-from connector.intake import submit
-from connector.punchh.client import Kind
-from connector.punchh.errors import PunchhAuthError, PunchhError
-from connector.services import current_services as services
+from ledger.intake import submit
+from punchh.client import Kind
+from punchh.errors import PunchhAuthError, PunchhError
+from wiring.services import current_services as services
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 

@@ -64,7 +64,7 @@ def require_api_token() -> None:
     """before_request for the operator surfaces: the connector's own API_TOKEN."""
     from flask import request
 
-    from connector.services import current_services
+    from wiring.services import current_services
 
     settings = current_services().settings
     require_bearer(

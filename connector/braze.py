@@ -8,14 +8,15 @@ from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import braze
+from adapters.types import DistributionRequest
 from connector.auth import require_bearer
+from connector.bodies import field_errors, is_json, json_response, parse_json
 from connector.errors import ApiError, error_body
-from connector.http import field_errors, is_json, json_response, parse_json
-from connector.intake import submit
-from connector.models import DistributionRequest, IntakeResult
-from connector.punchh.errors import NameAmbiguous, NameNotFound, PunchhError
-from connector.services import Services
-from connector.services import current_services as services
+from ledger.intake import submit
+from ledger.states import IntakeResult
+from punchh.errors import NameAmbiguous, NameNotFound, PunchhError
+from wiring.services import Services
+from wiring.services import current_services as services
 
 bp = Blueprint("braze", __name__)
 

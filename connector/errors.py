@@ -14,10 +14,10 @@ import redis
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from connector.punchh.errors import PunchhAuthError, PunchhLockedOut
-from connector.punchh.lockout import UNLOCK_HINT
+from ledger.lockout import UNLOCK_HINT
+from punchh.errors import PunchhAuthError, PunchhLockedOut
 
-log = logging.getLogger("connector.http")
+log = logging.getLogger("connector.bodies")
 
 #: Seconds a marketing cloud should wait before retrying while Redis is unreachable.
 REDIS_DOWN_RETRY_AFTER = 10

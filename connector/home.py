@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
-from connector.version import __version__
+from wiring.version import __version__
 
 bp = Blueprint(
     "home", __name__, static_folder="static/docs", static_url_path="/docs/assets"

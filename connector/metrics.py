@@ -33,11 +33,11 @@ from rq.registry import (
     StartedJobRegistry,
 )
 
-from connector.models import State
-from connector.ops import oldest_queued_age, worker_count
-from connector.services import LATENCY_BUCKETS, Services
-from connector.services import current_services as services
+from connector.health import oldest_queued_age, worker_count
 from connector.status import require_operator
+from ledger.states import State
+from wiring.services import LATENCY_BUCKETS, Services
+from wiring.services import current_services as services
 
 bp = Blueprint("metrics", __name__)
 

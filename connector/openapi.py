@@ -21,7 +21,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from marshmallow import Schema, fields
 
-from connector.version import __version__
+from wiring.version import __version__
 
 bp = Blueprint("openapi", __name__)
 

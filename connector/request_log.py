@@ -20,7 +20,7 @@ import uuid
 import redis
 from flask import Response, g, request
 
-from connector.services import Services, current_services
+from wiring.services import Services, current_services
 
 log = logging.getLogger("connector.access")
 

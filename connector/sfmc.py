@@ -17,17 +17,18 @@ from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import sfmc as adapter
+from adapters.types import DistributionRequest
 from connector.api import punchh_list
+from connector.bodies import field_errors, json_body, json_response
 from connector.errors import ApiError, punchh_refused
-from connector.http import field_errors, json_body, json_response
-from connector.intake import submit
-from connector.models import DistributionRequest, IntakeResult, State
-from connector.punchh.catalog import Resolution
-from connector.punchh.errors import PunchhAuthError, PunchhError, PunchhRejected
-from connector.services import current_services as services
 from connector.sfmc_activity import ActivityStore
 from connector.sfmc_jwt import decode_body
 from connector.sfmc_token import require_marketer
+from ledger.intake import submit
+from ledger.states import IntakeResult, State
+from punchh.catalog import Resolution
+from punchh.errors import PunchhAuthError, PunchhError, PunchhRejected
+from wiring.services import current_services as services
 
 log = logging.getLogger("connector.sfmc")
 

@@ -16,8 +16,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from connector.bodies import loads, parse_json
 from connector.errors import ApiError
-from connector.http import loads, parse_json
 
 #: The only algorithm Journey Builder uses; pinned so `alg: none` or RS/HS-confusion fails.
 ALGORITHM = "HS256"

@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 import jwt
 from flask import Blueprint, Response, render_template, request, url_for
 
+from connector.bodies import json_response, parse_json
 from connector.errors import ApiError
-from connector.http import json_response, parse_json
-from connector.services import current_services as services
 from connector.sfmc import LOCAL_HOSTS
+from wiring.services import current_services as services
 
 bp = Blueprint(
     "sfmc_simulator",

@@ -15,8 +15,8 @@ import httpx
 import redis
 
 from connector.auth import bearer_token
-from connector.config import Settings
 from connector.errors import ApiError
+from wiring.settings import Settings
 
 log = logging.getLogger("connector.sfmc")
 

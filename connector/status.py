@@ -14,12 +14,12 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
-from connector import admin_ops
-from connector.admin_ops import AdminError
 from connector.auth import bearer_token, token_matches
 from connector.errors import ApiError
-from connector.models import State
-from connector.services import current_services as services
+from ledger import actions as admin_ops
+from ledger.actions import AdminError
+from ledger.states import State
+from wiring.services import current_services as services
 
 bp = Blueprint("status", __name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from connector import local_stack
+from wiring import local_stack
 
 SEGMENT = "Lapsed 90 days"
 REDEEMABLE = "Free Coffee"

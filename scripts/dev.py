@@ -6,7 +6,7 @@ REDIS_URL (redis://127.0.0.1:6379/1), PORT (5000), SANDBOX_PORT (8900), SFMC_RES
 sandbox's Marketing Cloud stand-in, for the SFMC pickers and simulator), API_TOKEN,
 BRAZE_WEBHOOK_TOKEN and SFMC_JWT_SECRET (generated for this run unless set), LOG_LEVEL (INFO).
 The tokens, URLs and the environment the CLI needs are also written to a file only this user
-can read (connector/local_stack.py), where scripts/demo.py and `punchh-connector` find them.
+can read (wiring/local_stack.py), where scripts/demo.py and `punchh-connector` find them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
-from connector import local_stack
+from wiring import local_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

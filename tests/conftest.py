@@ -12,9 +12,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connector import create_app
-from connector.config import Settings
-from connector.services import Services
 from tests.procs import Proc, start_gunicorn, start_sandbox, start_worker
+from wiring.services import Services
+from wiring.settings import Settings
 from workers import context
 
 #: Tests use their own database index and flush only it (never the shared default db 0).

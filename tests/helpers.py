@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from connector.models import DistributionRequest
+from adapters.types import DistributionRequest
 
 
 def dist_request(

@@ -9,11 +9,11 @@ import pytest
 from flask.testing import FlaskClient
 from rq.job import Job
 
-from connector.intake import submit
-from connector.models import State
-from connector.services import Services
+from ledger.intake import submit
+from ledger.states import State
 from tests.conftest import auth
 from tests.helpers import campaigns, dist_request, fault
+from wiring.services import Services
 from workers.commit import Committer
 
 OPERATOR = {**auth(), "X-Actor": "alice"}

@@ -12,14 +12,14 @@ import httpx
 import pytest
 import redis
 
-from connector import admin_ops
-from connector.intake import submit
-from connector.jobs import enqueue_alert
-from connector.models import State
-from connector.services import Services
+from ledger import actions as admin_ops
+from ledger.intake import submit
+from ledger.jobs import enqueue_alert
+from ledger.states import State
 from tests.conftest import auth
 from tests.helpers import dist_request, fault
 from tests.procs import start_gunicorn, start_worker, wait_until
+from wiring.services import Services
 from workers import alerts
 from workers.commit import Committer
 

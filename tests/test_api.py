@@ -9,8 +9,8 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from connector.services import Services
 from tests.conftest import auth
+from wiring.services import Services
 
 BODY = {"segment": "Lapsed 90 days", "redeemable": "Free Coffee"}
 
@@ -133,7 +133,7 @@ def test_redis_down_is_503_with_retry_after(
     settings: object, sandbox: httpx.Client
 ) -> None:
     from connector import create_app
-    from connector.config import Settings
+    from wiring.settings import Settings
 
     assert isinstance(settings, Settings)
     down = settings.with_overrides(redis_url="redis://127.0.0.1:1/0")

@@ -18,8 +18,8 @@ def app_json() -> dict:  # type: ignore[type-arg]
 
 
 def settings_variables() -> set[str]:
-    """Every name Settings.from_env reads (parsed from config.py's source)."""
-    source = (ROOT / "connector" / "config.py").read_text()
+    """Every name Settings.from_env reads (parsed from wiring/settings.py's source)."""
+    source = (ROOT / "wiring" / "settings.py").read_text()
     names = set(re.findall(r'(?:required|number|flag|env\.get)\(\s*"([A-Z][A-Z0-9_]+)"', source))
     assert {"REDIS_URL", "PUNCHH_API_KEY", "API_TOKEN", "ALERT_WEBHOOK_URL"} <= names
     return names
@@ -76,7 +76,7 @@ def test_formation_addons_and_procfiles() -> None:
 
 
 def test_readme_configuration_table_names_every_variable() -> None:
-    """A newcomer reads the README's table, not config.py: every variable has its row."""
+    """A newcomer reads the README's table, not wiring/settings.py: every variable has its row."""
     readme = (ROOT / "README.md").read_text()
     table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     rows = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", table))

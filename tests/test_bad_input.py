@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from adapters import generic
-from connector.config import Settings
 from tests.conftest import auth
 from tests.procs import Proc
 from tests.sfmc_sim import SECRETS, execute_claims
+from wiring.settings import Settings
 
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from adapters import braze
-from connector.services import Services
+from wiring.services import Services
 
 TOKEN = {"Authorization": "Bearer braze-token-1"}
 BODY = {

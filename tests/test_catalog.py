@@ -14,8 +14,9 @@ import httpx
 import pytest
 import redis
 
-from connector.punchh.client import MAX_PAGES, PunchhClient
-from connector.punchh.errors import (
+from ledger.lockout import AuthLockout
+from punchh.client import MAX_PAGES, PunchhClient
+from punchh.errors import (
     NameAmbiguous,
     PunchhAmbiguous,
     PunchhAuthError,
@@ -23,10 +24,9 @@ from connector.punchh.errors import (
     PunchhRejected,
     PunchhUnexpected,
 )
-from connector.punchh.lockout import AuthLockout
-from connector.services import Services
 from tests.conftest import auth
 from tests.helpers import request_count
+from wiring.services import Services
 
 
 def cap(sandbox: httpx.Client, per_page: int) -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connector import cli
-from connector.intake import submit
-from connector.models import State
-from connector.services import Services
+from ledger.intake import submit
+from ledger.states import State
 from tests.conftest import SANDBOX_KEY
 from tests.helpers import campaigns, dist_request, fault
 from tests.procs import BIN, ROOT
+from wiring import cli
+from wiring.services import Services
 from workers.commit import Committer
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connector.intake import submit
-from connector.models import DistributionRequest, State
-from connector.services import Services
+from adapters.types import DistributionRequest
+from ledger.intake import submit
+from ledger.states import State
 from tests.helpers import campaigns, dist_request, fault, request_count
 from tests.procs import Proc, wait_until
+from wiring.services import Services
 from workers.commit import (
     RETRY_AFTER_CEILING_SECONDS,
     Committer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector import create_app
-from connector.config import DEFAULT_USER_AGENT, LOCK_MARGIN_SECONDS, ConfigError, Settings
+from wiring.settings import DEFAULT_USER_AGENT, LOCK_MARGIN_SECONDS, ConfigError, Settings
 
 FULL = {
     "REDIS_URL": "redis://127.0.0.1:6379/14",
@@ -63,7 +63,7 @@ def test_app_factory_fails_at_start_up_without_configuration() -> None:
 
 
 def test_rediss_urls_skip_certificate_checks() -> None:
-    from connector.services import connect_redis
+    from wiring.services import connect_redis
 
     client = connect_redis("rediss://user:pw@redis.example:6380/0")
     kwargs = client.connection_pool.connection_kwargs

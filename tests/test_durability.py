@@ -12,16 +12,17 @@ from pathlib import Path
 import pytest
 import redis
 
-from connector import admin_ops, durability
-from connector.config import Settings
-from connector.durability import DurabilityUnavailable, NotDurable
-from connector.intake import submit
-from connector.models import State
-from connector.services import Services
+from ledger import actions as admin_ops
+from ledger import durability
+from ledger.durability import DurabilityUnavailable, NotDurable
+from ledger.intake import submit
+from ledger.states import State
 from tests.conftest import base_env
 from tests.failover import Pair, start_pair, start_plain_redis
 from tests.helpers import dist_request
 from tests.procs import Proc, free_port, wait_until
+from wiring.services import Services
+from wiring.settings import Settings
 
 #: Every maxmemory-policy Redis has; only noeviction keeps every ledger record.
 POLICIES = (

@@ -15,11 +15,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.test import Client, TestResponse
 
-from connector import create_app, lane, request_log
-from connector.config import Settings
-from connector.lane import IntakeLane
-from connector.services import Services
+from connector import create_app, request_log
+from connector import intake_lane as lane
+from connector.intake_lane import IntakeLane
 from tests.sfmc_sim import execute_claims, sign
+from wiring.services import Services
+from wiring.settings import Settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 

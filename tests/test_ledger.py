@@ -6,8 +6,8 @@ import threading
 
 import redis
 
-from connector.ledger import Ledger
-from connector.models import State
+from ledger.states import State
+from ledger.store import Ledger
 from tests.helpers import dist_request
 
 

@@ -16,14 +16,14 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from connector.intake import submit
-from connector.models import State
-from connector.services import Services
+from ledger.intake import submit
+from ledger.states import State
 from tests import summary
 from tests.conftest import auth
 from tests.helpers import dist_request, fault, request_count
 from tests.procs import BIN, start_gunicorn, start_worker, wait_until
 from tests.sfmc_sim import GOOD_TOKEN, SimMC, execute_claims, lifecycle_claims, sign, start_mc
+from wiring.services import Services
 from workers.commit import Committer
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -199,7 +199,7 @@ def test_failed_lookups_are_remembered_briefly_by_the_web_tier(
     env: dict[str, str], rdb: redis.Redis, sandbox: httpx.Client
 ) -> None:
     from connector import create_app
-    from connector.config import Settings
+    from wiring.settings import Settings
 
     settings = Settings.from_env({**env, "LIST_CACHE_SECONDS": "60"})
     web = Services.build(settings)

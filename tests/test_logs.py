@@ -9,7 +9,7 @@ import redis
 
 from tests.procs import start_gunicorn
 
-#: The fields every line of the app's own logs carries (connector/logs.py).
+#: The fields every line of the app's own logs carries (wiring/logs.py).
 FIELDS = {"ts", "level", "logger", "msg"}
 
 

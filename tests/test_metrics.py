@@ -11,11 +11,11 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from connector.intake import submit
-from connector.services import Services
+from ledger.intake import submit
 from tests.conftest import auth
 from tests.helpers import dist_request, fault
 from tests.procs import start_gunicorn
+from wiring.services import Services
 from workers.commit import Committer
 
 _SAMPLE = re.compile(r"^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$")

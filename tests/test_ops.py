@@ -16,12 +16,12 @@ import redis
 from flask.testing import FlaskClient
 
 from connector import create_app, status
-from connector.config import Settings
-from connector.intake import submit
-from connector.services import Services
+from ledger.intake import submit
 from tests.conftest import API_TOKEN, auth, base_env
 from tests.helpers import dist_request, fault
 from tests.procs import free_port, wait_until
+from wiring.services import Services
+from wiring.settings import Settings
 from workers.commit import Committer
 
 

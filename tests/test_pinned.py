@@ -7,10 +7,10 @@ from pathlib import Path
 
 import redis
 
-from connector.config import Settings
-from connector.models import DistributionRequest
-from connector.services import Services
+from adapters.types import DistributionRequest
 from tests.procs import free_port, start_redis
+from wiring.services import Services
+from wiring.settings import Settings
 
 REQ = DistributionRequest(
     source="api",

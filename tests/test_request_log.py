@@ -12,9 +12,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from connector.services import Services
 from tests.conftest import SANDBOX_KEY, auth
 from tests.procs import Proc, start_gunicorn, start_worker, wait_until
+from wiring.services import Services
 
 BODY = {"segment": "Lapsed 90 days", "redeemable": "Free Coffee"}
 

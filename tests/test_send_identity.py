@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from connector.ledger import Ledger
-from connector.models import GAP_RULE, DistributionRequest
+from adapters.types import GAP_RULE, DistributionRequest
+from ledger.store import Ledger
 from tests.helpers import dist_request
 
 GAP = 1800

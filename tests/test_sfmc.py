@@ -17,8 +17,6 @@ from marshmallow import ValidationError
 
 from adapters import sfmc as adapter
 from connector import create_app
-from connector.config import Settings
-from connector.services import Services
 from tests.sfmc_sim import (
     GOOD_TOKEN,
     SECRETS,
@@ -28,6 +26,8 @@ from tests.sfmc_sim import (
     sign,
     start_mc,
 )
+from wiring.services import Services
+from wiring.settings import Settings
 
 ACTIVITY = "62d6fed2-0000-4000-8000-000000000002"
 JOURNEY = "a4dcaf9f-0000-4000-8000-000000000001"

@@ -6,10 +6,10 @@ import time
 
 import httpx
 
-from connector.intake import submit
-from connector.models import State
-from connector.services import Services
+from ledger.intake import submit
+from ledger.states import State
 from tests.helpers import campaigns, dist_request
+from wiring.services import Services
 from workers.commit import Committer
 from workers.sweeper import sweep
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from connector.logs import configure_logging
+from wiring.logs import configure_logging
 from workers import context
 from workers.worker import ConnectorWorker
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     services = context.services()  # fails loudly here on missing configuration
     configure_logging(services.settings.log_level)
-    # Decided once, before any job: the work horses inherit it (connector/durability.py).
+    # Decided once, before any job: the work horses inherit it (ledger/durability.py).
     services.ledger.decide_durability()
 
     def make_worker() -> ConnectorWorker:

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from connector import admin_ops
-from connector.ledger import Distribution
-from connector.services import Services
+from ledger import actions as admin_ops
+from ledger.store import Distribution
+from wiring.services import Services
 from workers import context
 
 log = logging.getLogger("connector.alerts")

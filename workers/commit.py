@@ -13,12 +13,13 @@ from typing import TypeVar
 
 import redis
 
-from connector.durability import NotDurable
-from connector.jobs import enqueue_alert, enqueue_commit
-from connector.ledger import Distribution
-from connector.models import ALERT_STATES, State
-from connector.punchh.client import format_start_time
-from connector.punchh.errors import (
+from ledger.durability import NotDurable
+from ledger.jobs import enqueue_alert, enqueue_commit
+from ledger.lockout import UNLOCK_HINT
+from ledger.states import ALERT_STATES, State
+from ledger.store import Distribution
+from punchh.client import format_start_time
+from punchh.errors import (
     PunchhAmbiguous,
     PunchhAuthError,
     PunchhError,
@@ -27,8 +28,7 @@ from connector.punchh.errors import (
     PunchhRejected,
     PunchhUnexpected,
 )
-from connector.punchh.lockout import UNLOCK_HINT
-from connector.services import Services
+from wiring.services import Services
 from workers import context
 
 log = logging.getLogger("connector.worker")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from connector.config import Settings
-from connector.services import Services
+from wiring.services import Services
+from wiring.settings import Settings
 
 _services: Services | None = None
 _pid: int | None = None

@@ -8,8 +8,8 @@ import time
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from connector.jobs import enqueue_commit
-from connector.services import Services
+from ledger.jobs import enqueue_commit
+from wiring.services import Services
 
 log = logging.getLogger("connector.sweeper")
 

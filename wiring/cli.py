@@ -17,11 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from connector import admin_ops, local_stack
-from connector.admin_ops import AdminError
-from connector.config import ConfigError, Settings
-from connector.models import State
-from connector.services import Services
+from ledger import actions as admin_ops
+from ledger.actions import AdminError
+from ledger.states import State
+from wiring import local_stack
+from wiring.services import Services
+from wiring.settings import ConfigError, Settings
 
 OK, REFUSED, CONFIG_ERROR = 0, 1, 2
 

@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from connector.punchh.errors import (
+from punchh.errors import (
     PunchhAmbiguous,
     PunchhAuthError,
     PunchhConnectError,
@@ -41,7 +41,7 @@ Observer = Callable[[str, str, float], None]
 
 
 class Guard(Protocol):
-    """Keeps a refused key away from Punchh (connector.punchh.lockout is the one in use)."""
+    """Keeps a refused key away from Punchh (ledger.lockout is the one in use)."""
 
     def check(self) -> None:
         """Raise PunchhLockedOut instead of letting a request leave."""

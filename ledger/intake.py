@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 
-from connector.config import Settings
-from connector.jobs import enqueue_alert, enqueue_commit
-from connector.models import DistributionRequest, IntakeResult, State
-from connector.services import Services
+from adapters.types import DistributionRequest
+from ledger.jobs import enqueue_alert, enqueue_commit
+from ledger.states import IntakeResult, State
+from wiring.services import Services
+from wiring.settings import Settings
 
-log = logging.getLogger("connector.intake")
+log = logging.getLogger("ledger.intake")
 
 
 def submit(services: Services, req: DistributionRequest) -> IntakeResult:

@@ -11,11 +11,11 @@ import redis
 from redis import Redis
 from rq import Queue
 
-from connector.config import Settings
-from connector.ledger import Ledger
-from connector.punchh import Catalog, PunchhClient
-from connector.punchh.client import Guard, Observer
-from connector.punchh.lockout import AuthLockout
+from ledger.lockout import AuthLockout
+from ledger.store import Ledger
+from punchh import Catalog, PunchhClient
+from punchh.client import Guard, Observer
+from wiring.settings import Settings
 
 #: Upper bounds (seconds) of the Punchh latency histogram kept in Redis.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -22,13 +22,13 @@ from urllib.parse import urlsplit
 
 import redis
 
-from connector import durability
-from connector.config import Settings
-from connector.jobs import enqueue_commit
-from connector.ledger import Distribution
-from connector.models import State
-from connector.punchh.errors import PunchhAuthError, PunchhError, PunchhLockedOut
-from connector.services import Services
+from ledger import durability
+from ledger.jobs import enqueue_commit
+from ledger.states import State
+from ledger.store import Distribution
+from punchh.errors import PunchhAuthError, PunchhError, PunchhLockedOut
+from wiring.services import Services
+from wiring.settings import Settings
 
 log = logging.getLogger("connector.admin")
 

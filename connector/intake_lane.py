@@ -30,16 +30,17 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from adapters import braze as braze_adapter
 from adapters import sfmc as sfmc_adapter
+from adapters.types import DistributionRequest
 from connector import request_log
 from connector.auth import bearer_token, token_matches
+from connector.bodies import is_json_type, mimetype_of, parse_json
 from connector.braze import intake_answer
 from connector.errors import ApiError, internal_error, storage_unavailable
-from connector.http import is_json_type, mimetype_of, parse_json
-from connector.intake import submit
-from connector.models import DistributionRequest, IntakeResult
-from connector.services import Services
 from connector.sfmc import FRAME_ANCESTORS, execute_answer
 from connector.sfmc_jwt import decode_body
+from ledger.intake import submit
+from ledger.states import IntakeResult
+from wiring.services import Services
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]

@@ -13,15 +13,11 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from connector import durability
-from connector.durability import Durability
-from connector.models import (
-    ACTIVE_STATES,
-    DistributionRequest,
-    IntakeResult,
-    State,
-)
-from connector.pinned import ThreadConnections
+from adapters.types import DistributionRequest
+from ledger import durability
+from ledger.connections import ThreadConnections
+from ledger.durability import Durability
+from ledger.states import ACTIVE_STATES, IntakeResult, State
 
 #: Sources whose send keys come from marketer-built templates, so the fan-out guard applies.
 GUARDED_SOURCES = frozenset({"braze", "sfmc"})
@@ -654,7 +650,7 @@ class Ledger:
     ) -> tuple[bool, str]:
         """Compare-and-set the state; returns (changed, state before).
 
-        With `durable`, a change is confirmed by Redis (see connector/durability.py) in the
+        With `durable`, a change is confirmed by Redis (see ledger/durability.py) in the
         same pipeline, so over the same connection; NotDurable when the confirmation does not
         come (the change is then made on the primary but may be forgotten by a failover).
         """

@@ -24,9 +24,9 @@ from typing import Any
 
 import redis
 
-from connector.punchh.errors import PunchhAuthError, PunchhLockedOut
+from punchh.errors import PunchhAuthError, PunchhLockedOut
 
-log = logging.getLogger("connector.punchh")
+log = logging.getLogger("punchh")
 
 #: The Redis key (after the deployment's KEY_PREFIX) that holds the current refusal.
 LOCKOUT_KEY = "punchh:auth_refused"

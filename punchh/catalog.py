@@ -12,8 +12,8 @@ from typing import Any, cast
 
 import redis
 
-from connector.punchh.client import ID_FIELDS, Kind, PunchhClient
-from connector.punchh.errors import (
+from punchh.client import ID_FIELDS, Kind, PunchhClient
+from punchh.errors import (
     NameAmbiguous,
     NameNotFound,
     PunchhAmbiguous,

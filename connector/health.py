@@ -13,8 +13,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from connector import request_log
-from connector.services import Services
-from connector.services import current_services as services
+from wiring.services import Services
+from wiring.services import current_services as services
 
 bp = Blueprint("ops", __name__)
 

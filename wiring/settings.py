@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connector.version import __version__
+from wiring.version import __version__
 
 DEFAULT_USER_AGENT = f"PunchhConnector/Connector/{__version__}"
-#: LEDGER_DURABILITY's values (connector/durability.py explains each).
+#: LEDGER_DURABILITY's values (ledger/durability.py explains each).
 DURABILITY_MODES = ("auto", "replica", "aof", "both", "none")
 #: Longest LEDGER_DURABILITY_TIMEOUT_MS: under the Redis client's 5 s socket timeout.
 MAX_DURABILITY_TIMEOUT_MS = 4000

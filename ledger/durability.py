@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import redis
 
-log = logging.getLogger("connector.ledger")
+log = logging.getLogger("ledger.store")
 
 #: The first Redis version with WAITAOF.
 WAITAOF_VERSION = (7, 2)

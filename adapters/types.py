@@ -1,10 +1,9 @@
-"""The shapes every source's payload is mapped to, and the states a distribution moves through."""
+"""The request every adapter maps its platform's payload to; nothing of ours is imported."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 #: Longest accepted campaign ref, send key or Punchh name: keeps records (and keys) small.
 MAX_PART_LENGTH = 200
@@ -15,30 +14,6 @@ OPEN_SEND = "<open send>"
 
 #: The key rule of a send recognised by its continuity rather than by a key it carries.
 GAP_RULE = "gap"
-
-
-class State(StrEnum):
-    """Where a distribution is in its life."""
-
-    QUEUED = "queued"
-    RESOLVING = "resolving"
-    COMMITTING = "committing"
-    COMMITTED = "committed"
-    REJECTED = "rejected"
-    FAILED = "failed"
-    HELD = "held"
-    UNKNOWN = "unknown"
-    CANCELLED = "cancelled"
-
-
-#: States a worker may still act on.
-ACTIVE_STATES = frozenset({State.QUEUED, State.RESOLVING, State.COMMITTING})
-#: States that need nothing more from a worker (held and unknown wait for an operator).
-SETTLED_STATES = frozenset(
-    {State.COMMITTED, State.REJECTED, State.FAILED, State.HELD, State.UNKNOWN, State.CANCELLED}
-)
-#: States that mean an operator should look (each sends one alert).
-ALERT_STATES = frozenset({State.REJECTED, State.FAILED, State.HELD, State.UNKNOWN})
 
 
 @dataclass(frozen=True)
@@ -77,22 +52,3 @@ class DistributionRequest:
         the campaign's open send (or opens one); this names that rule instead.
         """
         return self.id_prefix + (self.send_key or OPEN_SEND)
-
-
-@dataclass(frozen=True)
-class IntakeResult:
-    """What the single intake step did with one request."""
-
-    distribution_id: str
-    outcome: str  # created | counted | replay | conflict
-    state: str
-    recipients: int = 0
-    existing_segment: str | None = None
-    existing_redeemable: str | None = None
-    #: Why a created send is held: "fanout", or "repeat <last seen> <previous send's id>".
-    held_because: str = ""
-
-    @property
-    def conflict(self) -> bool:
-        """Same id, different segment or redeemable: never a second campaign."""
-        return self.outcome == "conflict"

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from rq import Queue, Retry
 
-from connector.ledger import Ledger
+from ledger.store import Ledger
 
 #: The commit job, importable by path so the web tier never imports worker code.
 COMMIT_JOB = "workers.commit.commit_distribution"

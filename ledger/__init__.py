@@ -1,0 +1,1 @@
+"""The ledger: every Redis key and script of a distribution's life."""

@@ -1,0 +1,1 @@
+"""Wiring: settings, service construction, logging, the CLI and the release check."""
