@@ -181,7 +181,7 @@ SFMC_EXECUTE_BODY = _optional(
     "ExecuteRequestSchema",
 )
 SFMC_LIFECYCLE_BODY = _optional(
-    "adapters.sfmc", "LifecycleSchema", "SfmcLifecycleSchema", "LifecycleBodySchema"
+    "adapters.sfmc_config", "LifecycleSchema"
 )
 
 #: Journey Builder's lifecycle calls (save, publish, stop, validate) share one body shape.

@@ -17,6 +17,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import sfmc as adapter
+from adapters import sfmc_config
 from adapters.types import DistributionRequest
 from connector.api import punchh_list
 from connector.bodies import field_errors, json_body, json_response
@@ -203,11 +204,11 @@ def signed_body() -> dict[str, Any]:
     )
 
 
-def lifecycle_call(event: str) -> tuple[adapter.Lifecycle, dict[str, str]]:
+def lifecycle_call(event: str) -> tuple[sfmc_config.Lifecycle, dict[str, str]]:
     """Verify, parse and record one lifecycle call; returns it and the activity's record."""
     claims = signed_body()
     try:
-        life = adapter.parse_lifecycle(claims)
+        life = sfmc_config.parse_lifecycle(claims)
     except ValidationError as exc:
         raise field_errors(exc) from exc
     record = activities().record_event(event, life)
@@ -403,7 +404,7 @@ def api_store_activity(activity_ref: str) -> Response:
     _marketer()
     body = json_body(request)
     try:
-        config = adapter.parse_activity_config(body)
+        config = sfmc_config.parse_activity_config(body)
     except ValidationError as exc:
         raise field_errors(exc) from exc
     if len(activity_ref) > 200:

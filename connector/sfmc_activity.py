@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import redis
 
-from adapters.sfmc import ActivityConfig, Lifecycle
+from adapters.sfmc_config import ActivityConfig, Lifecycle
 
 #: How long an activity's record lives after its last write (journeys can run for months).
 ACTIVITY_RECORD_SECONDS = 180 * 86400
