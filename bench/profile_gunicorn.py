@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.load import SfmcRun, braze_send, sfmc_tokens, tokens_needed
 from bench.run import BRAZE_PATH, BRAZE_TOKEN, SFMC_PATH, Bench, Plan
-from bench.stack import Stack
+from stack import Stack
 
 #: Library frames worth listing (everything else is summed into its callers).
 LIBRARIES = ("marshmallow/", "redis/", "jwt/", "flask/", "werkzeug/", "gunicorn/", "json/",

@@ -27,7 +27,7 @@ from werkzeug.test import EnvironBuilder
 
 from bench.load import SFMC_SECRET, SfmcRun, braze_body, braze_send, sign
 from bench.run import API_TOKEN, BRAZE_TOKEN
-from bench.stack import Stack
+from stack import Stack
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

@@ -53,7 +53,7 @@ from bench.load import (
     tokens_needed,
     wrk_path,
 )
-from bench.stack import Proc, Stack, client_ports, cpu_seconds, rss_bytes, wait_until
+from stack import Proc, Stack, client_ports, cpu_seconds, rss_bytes, wait_until
 from wiring.settings import Settings
 
 #: Drawn per run and handed to the processes the bench starts: no credential lives in code.
