@@ -41,21 +41,16 @@ class Rig:
         redis_proc = st.redis("redis")
         sandbox = st.sandbox()
         env = connector_env(redis_proc.url, sandbox.url)
-        web = st.gunicorn("connector", env, workers=plan.web_workers, threads=plan.web_threads)
-        floor = st.gunicorn(
-            "floor",
-            env,
-            workers=plan.web_workers,
-            threads=plan.web_threads,
-            app="bench.floor:app",
-        )
-        floor_redis = st.gunicorn(
-            "floor-redis",
-            env,
-            workers=plan.web_workers,
-            threads=plan.web_threads,
-            app="bench.floor:redis_app",
-        )
+
+        def gunicorn(name: str, app: str | None = None) -> Proc:
+            # The floors get the connector's workers and threads, so they are a fair comparison.
+            return st.gunicorn(
+                name, env, workers=plan.web_workers, threads=plan.web_threads, app=app
+            )
+
+        web = gunicorn("connector")
+        floor = gunicorn("floor", "bench.floor:app")
+        floor_redis = gunicorn("floor-redis", "bench.floor:redis_app")
         worker = st.worker(env)
         rig = cls(
             st,
