@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox.app import create_app
-from sandbox.state import SEED_PATH
+from sandbox.seed import SEED_PATH
 
 ADMIN = {"Authorization": "Bearer sandbox-admin-key", "User-Agent": "Tests/Sandbox/1.0"}
 SEGMENTS = "/api2/dashboard/segments"
@@ -463,7 +463,7 @@ def test_real_time_passing_gifts_on_the_next_request(
         def now(cls, tz: Any = None) -> OneHourLater:
             return cls.fromtimestamp(later.timestamp(), tz)
 
-    monkeypatch.setattr("sandbox.state.datetime", OneHourLater)
+    monkeypatch.setattr("sandbox.clock.datetime", OneHourLater)
     # No clock advance: the request itself must notice the campaign is due.
     (campaign,) = sb.get("/_sandbox/campaigns").json
     assert (campaign["status"], campaign["gifted_count"]) == ("gifted", 12)
