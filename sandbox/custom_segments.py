@@ -148,7 +148,8 @@ class CustomSegments:
 
     def delete(self, params: Mapping[str, Any]) -> JSON:
         """Delete one (Punchh only marks it; here it is gone at once) and say so."""
-        segment = self.get(params.get("custom_segment_id"))
+        require(params, ("custom_segment_id",))
+        segment = self.get(params["custom_segment_id"])
         del self._by_id[segment.custom_segment_id]
         return {"accepted": f"Custom Segment {segment.name} has been marked for deletion"}
 

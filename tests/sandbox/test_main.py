@@ -11,7 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sandbox.support import ADMIN, DISCONNECTED, ROOT, SEED, add_fault, live_commit
+from tests.sandbox.support import (
+    ADMIN,
+    CUSTOM_SEGMENTS,
+    DISCONNECTED,
+    MEMBERS,
+    ROOT,
+    SEED,
+    add_fault,
+    live_commit,
+)
 
 
 def test_python_m_sandbox_on_port_0(tmp_path: Path) -> None:
@@ -37,8 +46,15 @@ def test_python_m_sandbox_on_port_0(tmp_path: Path) -> None:
             with pytest.raises(DISCONNECTED):
                 live_commit(client)
             assert len(client.get("/_sandbox/campaigns").json()) == 2
+            # The server's request lines would name a guest: a membership check's query does.
+            created = client.post(CUSTOM_SEGMENTS, json={"name": "pc-send"}).json()
+            guest = SEED["guests"][0]
+            query = {"custom_segment_id": created["custom_segment_id"], "email": guest["email"]}
+            assert client.get(MEMBERS, params=query).status_code == 404
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=5)
     assert proc.returncode == 0
     assert "Traceback" not in stderr  # dropping the connection is quiet
+    assert "custom_segments/members?" in stderr and "email=[redacted]" in stderr
+    assert guest["email"] not in stderr
