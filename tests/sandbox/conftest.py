@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox.app import create_app
-from tests.sandbox.support import ADMIN
+from tests.sandbox.support import ADMIN, serving
 
 
 @pytest.fixture
@@ -23,12 +21,8 @@ def sb() -> FlaskClient:
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """A threaded werkzeug server on a free port, in this process, for the module."""
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, create_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
+from sandbox.app import create_app
 from sandbox.seed import SEED_PATH
 
 ADMIN = {"Authorization": "Bearer sandbox-admin-key", "User-Agent": "Tests/Sandbox/1.0"}
@@ -108,3 +112,16 @@ def run_in_thread(call: Callable[[], httpx.Response]) -> tuple[threading.Thread,
 def held_count(client: httpx.Client) -> int:
     """How many requests the sandbox is holding."""
     return int(client.get("/_sandbox/held").json()["held"])
+
+
+@contextmanager
+def serving(app: Flask | None = None) -> Iterator[str]:
+    """A sandbox app (a fresh one by default) on a threaded server on a free port."""
+    server = make_server("127.0.0.1", 0, app or create_app(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
