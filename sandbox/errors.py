@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-JSON = dict[str, Any]
+from sandbox.seed import JSON
 
 UNAUTHORIZED: JSON = {"error": "You need to sign in or sign up before continuing."}
 NO_PERMISSION: JSON = {"no_permission_error": "Insufficient Privileges to access this resource"}
