@@ -35,8 +35,9 @@ def post_fork(server: object, worker: object) -> None:
     """Hand the GIL between threads more often than every 5 ms.
 
     A webhook mostly waits on one Redis round trip; with Python's default switch interval a
-    ready thread can wait 5 ms for the GIL behind a busy one. Measured in bench/ at half of
-    the maximum load: p99 26.3 ms → 14.4 ms, with the same throughput and CPU per request.
+    ready thread can wait 5 ms for the GIL behind a busy one, which is most of the tail
+    latency at moderate load. Switching more often shortens that tail without costing
+    throughput or CPU per request (bench/README.md has the figures).
     """
     import sys
 

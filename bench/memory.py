@@ -29,7 +29,7 @@ def used_memory(client: redis.Redis) -> int:
     """Bytes Redis uses for data and its own structures, client buffers left out.
 
     Read over a fresh connection with every other one of ours closed: Redis shrinks a
-    client's query buffer only now and then (one that sent SCRIPT LOAD holds ≈ 20 KB for a
+    client's query buffer only now and then (one that sent SCRIPT LOAD holds a large one for a
     while), and that showed up as "growth" when subtracted at one reading and not the next.
     """
     client.connection_pool.disconnect()

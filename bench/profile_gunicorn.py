@@ -1,9 +1,9 @@
 """Profile the real gunicorn workers under wrk load: `python -m bench.profile_gunicorn`.
 
-Starts the stack as bench.run does, drives the Braze and then the SFMC path with wrk, and
-samples every gunicorn worker of the connector with py-spy (`pip install py-spy`; a sampling
-profiler that reads the process from outside, all threads, idle threads left out, so the
-shares are of CPU time). Prints, per path, the inclusive share of the workers' CPU spent under
+Starts the stack as bench.run does (bench.rig), drives the Braze and then the SFMC path with
+wrk, and samples every gunicorn worker of the connector with py-spy (`pip install py-spy`; a
+sampling profiler that reads the process from outside, all threads, idle threads left out, so
+the shares are of CPU time). Prints, per path, the inclusive share of the workers' CPU spent under
 each of the heaviest functions, and the slowest leaves ("self" time).
 """
 
@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import SfmcRun, braze_send, sfmc_tokens, tokens_needed
-from bench.run import BRAZE_PATH, BRAZE_TOKEN, SFMC_PATH, Bench, Plan
-from bench.stack import Stack
+from bench.measure import LoadRuns
+from bench.plan import BRAZE_PATH, BRAZE_TOKEN, SFMC_PATH, Plan
+from bench.rig import Rig
+from stack import Stack
 
 #: Library frames worth listing (everything else is summed into its callers).
 LIBRARIES = ("marshmallow/", "redis/", "jwt/", "flask/", "werkzeug/", "gunicorn/", "json/",
@@ -75,6 +77,11 @@ def summarise(
     return total, inclusive.most_common(), leaf.most_common(top)
 
 
+def _say(text: str) -> None:
+    """Progress, to stderr."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Drive each path with wrk while py-spy samples the workers; print the profile."""
     parser = argparse.ArgumentParser(prog="python -m bench.profile_gunicorn")
@@ -92,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     with Stack() as stack:
-        bench = Bench(plan, stack, lambda text: print(text, file=sys.stderr, flush=True))
-        bench.start()
-        bench.warm_up()
+        rig = Rig.start(plan, stack, _say)
+        load_runs = LoadRuns(plan, rig, _say)
+        load_runs.warm_up()
         tmp = Path(tempfile.mkdtemp(prefix="pc-pyspy-"))
-        for kind in ("braze", "sfmc") if bench.sfmc_ok else ("braze",):
-            workers = bench.web.family()[1:]
+        for kind in ("braze", "sfmc") if rig.sfmc_ok else ("braze",):
+            workers = rig.web.family()[1:]
             outs = [tmp / f"{kind}-{pid}.txt" for pid in workers]
             result: dict[str, Any] = {}
 
@@ -106,13 +113,14 @@ def main(argv: list[str] | None = None) -> int:
                     campaign, send_key = braze_send()
                     env = {"BENCH_CAMPAIGN": campaign, "BENCH_SEND_KEY": send_key,
                            "BENCH_TOKEN": BRAZE_TOKEN}
-                    result["run"] = bench.measure("braze", bench.web.url + BRAZE_PATH, "braze",
-                                                  env)
+                    result["run"] = load_runs.measure(
+                        "braze", rig.web.url + BRAZE_PATH, "braze", env
+                    )
                 else:
                     ids = SfmcRun.new("pyspy")
                     with sfmc_tokens(ids, tokens_needed(6000, plan.duration, 2)) as path:
-                        result["run"] = bench.measure(
-                            "sfmc", bench.web.url + SFMC_PATH, "sfmc",
+                        result["run"] = load_runs.measure(
+                            "sfmc", rig.web.url + SFMC_PATH, "sfmc",
                             {"BENCH_TOKENS_FILE": str(path)},
                         )
 

@@ -26,8 +26,8 @@ from typing import Any
 from werkzeug.test import EnvironBuilder
 
 from bench.load import SFMC_SECRET, SfmcRun, braze_body, braze_send, sign
-from bench.run import API_TOKEN, BRAZE_TOKEN
-from bench.stack import Stack
+from bench.plan import API_TOKEN, BRAZE_TOKEN
+from stack import Stack
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

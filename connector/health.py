@@ -34,7 +34,6 @@ def _install_log_filter(state: BlueprintSetupState) -> None:
     request_log.install_log_filter()
 
 
-
 @bp.get("/healthz")
 def healthz() -> Response:
     """The process is alive (touches nothing else)."""

@@ -14,10 +14,10 @@ from typing import Any
 
 from flask import Blueprint, Response, render_template, request
 
-from connector.auth import bearer_token, token_matches
-from connector.errors import ApiError
+from connector.operator_auth import require_operator
 from ledger import actions as admin_ops
 from ledger.actions import AdminError
+from ledger.census import count_states
 from ledger.states import State
 from wiring.services import current_services as services
 
@@ -30,25 +30,6 @@ MAX_ROWS = 500
 STATE_CLASSES = {state.value: f"st-{state.value}" for state in State}
 #: Seconds between the page's own refreshes.
 REFRESH_SECONDS = 30
-
-
-
-def require_operator() -> None:
-    """API token as Bearer, or as the password of HTTP Basic; a 401 invites Basic."""
-    tokens = services().settings.api_tokens
-    if not tokens:
-        raise ApiError(401, "not_configured", "API_TOKEN is not configured on this connector")
-    presented = bearer_token(request.headers.get("Authorization"))
-    credentials = request.authorization
-    if presented is None and credentials is not None and credentials.type == "basic":
-        presented = credentials.password
-    if not token_matches(presented, tokens):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "send the API token as a Bearer token, or as the password of HTTP Basic",
-            headers={"WWW-Authenticate": 'Basic realm="punchh-connector", charset="UTF-8"'},
-        )
 
 
 def _row(dist: dict[str, Any]) -> dict[str, Any]:
@@ -95,12 +76,10 @@ def status_page() -> Response:
         _row(dist.as_dict())
         for dist in svc.ledger.recent(states=wanted, source=source, limit=limit)
     ]
-    from connector.metrics import count_states  # metrics imports this module's auth check
-
     html = render_template(
         "status.html",
         rows=rows,
-        counts=count_states(svc),
+        counts=count_states(svc.ledger),
         state_classes=STATE_CLASSES,
         filter_states=wanted,
         source=source,

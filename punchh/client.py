@@ -50,6 +50,8 @@ class Guard(Protocol):
         """Punchh refused the key: hold every later request back."""
 
 
+#: Statuses whose body is the answer, unless a call expects others (a create answers 201).
+OK_STATUSES = frozenset({200})
 #: Statuses after which Punchh provably created nothing.
 NOT_ACTED_STATUSES = frozenset({500, 502, 503})
 #: Statuses that a retry of the same request cannot fix.
@@ -210,8 +212,13 @@ class PunchhClient:
         *,
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
+        expect: frozenset[int] = OK_STATUSES,
     ) -> Any:
-        """One request; every failure mapped onto the error tree by what Punchh may have done."""
+        """One request; every failure mapped onto the error tree by what Punchh may have done.
+
+        ``expect``: the statuses whose body is the answer (the custom-segment calls answer
+        201 and 202); any other status is mapped as ever.
+        """
         if self.guard is not None:
             self.guard.check()  # here, so that no caller can forget: nothing leaves when locked
         started = time.perf_counter()
@@ -234,25 +241,25 @@ class PunchhClient:
                     ENDPOINT_NAMES.get(path, path), outcome, time.perf_counter() - started
                 )
         try:
-            return self._interpret(response)
+            return self._interpret(response, expect)
         except PunchhAuthError as exc:
             if self.guard is not None:
                 self.guard.refused(exc)
             raise
 
     @staticmethod
-    def _interpret(response: httpx.Response) -> Any:
-        """Body of a 200, or the right exception for any other status."""
+    def _interpret(response: httpx.Response, expect: frozenset[int] = OK_STATUSES) -> Any:
+        """Body of an expected status (200), or the right exception for any other status."""
         status = response.status_code
         try:
             body: Any = response.json()
         except (ValueError, RecursionError):
             # Nested deeper than Python parses: as unreadable as any other non-JSON answer.
             body = response.text
-        if status == 200:
+        if status in expect:
             if isinstance(body, str):
                 raise PunchhAmbiguous(
-                    "Punchh answered 200 with a body that is not JSON", status=200
+                    f"Punchh answered {status} with a body that is not JSON", status=status
                 )
             return body
         message, codes = error_message(body)

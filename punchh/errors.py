@@ -6,11 +6,13 @@ PunchhError
 │   ├── PunchhRateLimited   429 (carries Retry-After when Punchh sent one)
 │   └── PunchhServerError   500, 502, 503
 ├── PunchhRejected          permanent: retrying the same request cannot help
-│   └── PunchhAuthError     401/403: the API key is wrong or lacks permission
-│       └── PunchhLockedOut Punchh refused the key recently: nothing was sent at all
+│   ├── PunchhAuthError     401/403: the API key is wrong or lacks permission
+│   │   └── PunchhLockedOut Punchh refused the key recently: nothing was sent at all
+│   ├── CustomSegmentNameTaken  422 to a create: the name exists; find it, never create again
+│   └── CustomSegmentNotFound   404: no custom segment has that id (deleted, or never made)
 ├── PunchhAmbiguous         the request may have been acted on: read timeout, reset
 │                           after sending, 504, an unreadable success body
-└── PunchhUnexpected        any other status (3xx, 2xx other than 200, unlisted 4xx)
+└── PunchhUnexpected        any other status (3xx, a 2xx the call does not expect, unlisted 4xx)
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ class PunchhLockedOut(PunchhAuthError):
         super().__init__(message, status=None, codes=("locked_out",))
         self.refused_at = refused_at
         self.until = until
+
+
+class CustomSegmentNameTaken(PunchhRejected):
+    """A custom segment already has that name: a create that lost its answer may have made it."""
+
+
+class CustomSegmentNotFound(PunchhRejected):
+    """No custom segment has that id."""
 
 
 class PunchhAmbiguous(PunchhError):

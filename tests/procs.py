@@ -1,9 +1,9 @@
 """Start and stop the real processes tests drive: sandbox, gunicorn, RQ worker, Redis.
 
-A thin layer over bench/stack.py, which holds the one implementation of these helpers. Here
-every process logs to a temporary file that outlives it (read it with `proc.log()`), and like
-the benchmark's children gets PR_SET_PDEATHSIG, so a crashed pytest leaves no servers behind
-(tests start processes from the main thread only).
+A thin layer over the `stack` package, which holds the one implementation of these helpers
+(the benchmark uses it too). Here every process logs to a temporary file that outlives it (read
+it with `proc.log()`), and like every child `stack` starts gets PR_SET_PDEATHSIG, so a crashed
+pytest leaves no servers behind (tests start processes from the main thread only).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import signal
 import tempfile
 from pathlib import Path
 
-from bench import stack
-from bench.stack import BIN, PYTHON, ROOT, descendants, free_port, wait_until
+import stack
+from stack import BIN, PYTHON, ROOT, descendants, free_port, wait_until
 
 __all__ = [
     "BIN",

@@ -144,3 +144,32 @@ def test_metrics_count_correctly_across_two_gunicorn_workers(
         assert len(pids) == 2
     finally:
         web.stop()
+
+
+def test_exposition_reads_back_with_the_prometheus_parser(
+    client: FlaskClient, services: Services
+) -> None:
+    """Each family keeps its type and its bucket labels keep their spelling ("1", not "1.0")."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    services.redis.hset(services.ledger.metrics_key, mapping={
+        "punchh_latency:campaigns:1.0": 2, "punchh_latency_sum:campaigns": 1.5,
+        "intake:braze:created": 1,
+    })
+    reply = client.get("/metrics", headers=auth())
+    families = {f.name: f for f in text_string_to_metric_families(reply.get_data(as_text=True))}
+    kinds = {name.removeprefix("punchh_connector_"): f.type for name, f in families.items()}
+    assert kinds == {
+        "webhooks": "counter", "distributions": "gauge", "punchh_requests": "counter",
+        "punchh_request_duration_seconds": "histogram",
+        "punchh_lockout_remaining_seconds": "gauge", "commit_latency_seconds": "summary",
+        "commit_ledger_mismatch": "counter", "queue_jobs": "gauge",
+        "queue_oldest_job_age_seconds": "gauge", "workers": "gauge",
+    }
+    buckets = {
+        s.labels["le"]: s.value
+        for s in families["punchh_connector_punchh_request_duration_seconds"].samples
+        if s.name.endswith("_bucket")
+    }
+    assert list(buckets) == ["0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "+Inf"]
+    assert buckets["0.5"] == 0 and buckets["1"] == buckets["+Inf"] == 2

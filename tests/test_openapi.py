@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from marshmallow import Schema, fields
 
-from connector.openapi import OPERATIONS, build_document, openapi_path, routes
+from connector.openapi import OPERATIONS, Op, build_document, openapi_path, routes
 
 
 def document_routes(doc: dict) -> set[tuple[str, str]]:  # type: ignore[type-arg]
@@ -66,10 +67,15 @@ def test_operations_carry_auth_bodies_and_errors(app: Flask) -> None:
     assert "campaign_id" in doc["components"]["schemas"]["Resolve"]["properties"]
     assert paths["/healthz"]["get"]["security"] == []
     assert paths["/status"]["get"]["security"] == [{"apiToken": []}, {"apiTokenBasic": []}]
-    braze = paths.get("/webhooks/braze", {}).get("post")
-    if braze is not None:  # described from adapters.braze once it exists
-        assert braze["security"] == [{"brazeToken": []}]
-        assert "punchh_segment" in str(doc["components"]["schemas"])
+    braze = paths["/webhooks/braze"]["post"]
+    assert braze["security"] == [{"brazeToken": []}]
+    assert braze["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/BrazeWebhook"
+    }
+    assert "punchh_segment" in doc["components"]["schemas"]["BrazeWebhook"]["properties"]
+    for event in ("save", "publish", "stop", "validate"):
+        body = paths[f"/sfmc/{event}"]["post"]["requestBody"]["content"]["application/json"]
+        assert body["schema"] == {"$ref": "#/components/schemas/Lifecycle"}, event
     ids = [op["operationId"] for item in paths.values() for op in item.values()
            if isinstance(op, dict) and "operationId" in op]
     assert len(ids) == len(set(ids))
@@ -86,6 +92,24 @@ def test_a_new_route_appears_with_defaults(app: Flask) -> None:
     assert op["summary"] == "Something added later, not yet in OPERATIONS."
     assert doc["paths"]["/v1/experimental/{n}"]["parameters"][0]["schema"] == {"type": "integer"}
     assert document_routes(doc) == url_map_routes(app)
+
+
+def test_a_schema_must_be_registered_by_name(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No name is made up for a schema: one missing from COMPONENTS stops the build."""
+
+    class StraySchema(Schema):
+        n = fields.Integer()
+
+    @app.post("/v1/stray")
+    def stray() -> str:
+        """Takes a body nobody registered."""
+        return ""
+
+    monkeypatch.setitem(OPERATIONS, "stray", Op(body=StraySchema))
+    with pytest.raises(LookupError, match="StraySchema"):
+        build_document(app)
 
 
 def test_path_conversion() -> None:

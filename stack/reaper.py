@@ -1,10 +1,10 @@
-"""`python -m bench.reaper CMD ...`: run CMD, and end everything it forked when told or orphaned.
+"""`python -m stack.reaper CMD ...`: run CMD, and end everything it forked when told or orphaned.
 
-PR_SET_PDEATHSIG (which bench.stack sets on every child) is not inherited across fork, so a
-process's own forks — RQ's scheduler and work horse — would outlive a SIGKILLed benchmark.
-This wrapper is a child subreaper: orphans of CMD's tree are re-parented to it, so on SIGTERM
-(the benchmark stopping it, or the kernel because the benchmark died) it can find and end the
-whole tree, CMD first.
+PR_SET_PDEATHSIG (which stack.process sets on every child) is not inherited across fork, so a
+process's own forks — RQ's scheduler and work horse — would outlive a SIGKILLed parent (the
+benchmark, say). This wrapper is a child subreaper: orphans of CMD's tree are re-parented to
+it, so on SIGTERM (its starter stopping it, or the kernel because the starter died) it can find
+and end the whole tree, CMD first.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 import time
 from types import FrameType
 
-from bench.stack import descendants
+from stack.procfs import descendants
 
 _PR_SET_CHILD_SUBREAPER = 36
 

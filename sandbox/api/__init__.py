@@ -1,0 +1,1 @@
+"""Punchh's imitated endpoints, one blueprint per tag of PAR's OpenAPI export."""

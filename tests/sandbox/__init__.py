@@ -1,0 +1,1 @@
+"""Tests of the Punchh sandbox, one module per sandbox module."""
