@@ -24,8 +24,8 @@ import redis
 
 from ledger import durability
 from ledger.jobs import enqueue_commit
+from ledger.record import Distribution
 from ledger.states import State
-from ledger.store import Distribution
 from punchh.errors import PunchhAuthError, PunchhError, PunchhLockedOut
 from wiring.services import Services
 from wiring.settings import Settings

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from ledger import actions as admin_ops
-from ledger.store import Distribution
+from ledger.record import Distribution
 from wiring.services import Services
 from workers import context
 

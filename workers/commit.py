@@ -16,8 +16,8 @@ import redis
 from ledger.durability import NotDurable
 from ledger.jobs import enqueue_alert, enqueue_commit
 from ledger.lockout import UNLOCK_HINT
+from ledger.record import Distribution
 from ledger.states import ALERT_STATES, State
-from ledger.store import Distribution
 from punchh.client import format_start_time
 from punchh.errors import (
     PunchhAmbiguous,
