@@ -20,6 +20,7 @@ import redis
 from ledger import actions as admin_ops
 from ledger.actions import AdminError
 from ledger.states import State
+from ledger.sweep import sweep
 from wiring import local_stack
 from wiring.services import Services
 from wiring.settings import ConfigError, Settings
@@ -274,9 +275,8 @@ def _unlock(services: Services, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _sweep(services: Services, args: argparse.Namespace, out: TextIO) -> int:
-    from workers.sweeper import sweep
-
-    count = sweep(services)
+    stale = services.settings.sweep_stale_seconds
+    count = sweep(services.ledger, services.queue, stale_seconds=stale)
     print(json.dumps({"requeued": count}) if args.json else f"re-queued {count}", file=out)
     return OK
 
