@@ -13,11 +13,10 @@ import pytest
 import redis
 
 from ledger import actions as admin_ops
-from ledger.intake import submit
 from ledger.jobs import enqueue_alert
 from ledger.states import State
 from tests.conftest import auth
-from tests.helpers import dist_request, fault
+from tests.helpers import dist_request, fault, submit
 from tests.procs import start_gunicorn, start_worker, wait_until
 from wiring.services import Services
 from workers import alerts

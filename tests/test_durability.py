@@ -15,11 +15,10 @@ import redis
 from ledger import actions as admin_ops
 from ledger import durability
 from ledger.durability import DurabilityUnavailable, NotDurable
-from ledger.intake import submit
 from ledger.states import State
 from tests.conftest import base_env
 from tests.failover import Pair, start_pair, start_plain_redis
-from tests.helpers import dist_request
+from tests.helpers import dist_request, submit
 from tests.procs import Proc, free_port, wait_until
 from wiring.services import Services
 from wiring.settings import Settings

@@ -7,9 +7,8 @@ import time
 import httpx
 
 from ledger import sweep
-from ledger.intake import submit
 from ledger.states import State
-from tests.helpers import campaigns, dist_request
+from tests.helpers import campaigns, dist_request, submit
 from wiring.services import Services
 from workers.commit import Committer
 
