@@ -16,7 +16,7 @@ from flask import Blueprint, Response, render_template, request
 
 from connector.auth import bearer_token, token_matches
 from connector.errors import ApiError
-from ledger import actions as admin_ops
+from ledger import queries
 from ledger.actions import AdminError
 from ledger.states import State
 from wiring.services import current_services as services
@@ -194,7 +194,7 @@ def send_page(distribution_id: str) -> Response:
     require_operator()
     svc = services()
     try:
-        dist = admin_ops.show(svc, distribution_id)
+        dist = queries.show(svc.ledger, distribution_id)
     except AdminError as exc:
         html = render_template("send.html", missing=exc.message, id_parts=id_parts,
                                distribution_id=distribution_id)
