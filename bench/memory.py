@@ -132,7 +132,7 @@ def _reading(client: redis.Redis, services: Services, settle: float) -> int:
     services.ledger.connections.close()
     if settle:
         time.sleep(settle)
-        pattern = f"{services.settings.key_prefix}rp:*"
+        pattern = services.ledger.replay_key("*")
         deadline = time.monotonic() + 30
         # SCAN deletes the expired keys it meets, so this also finishes Redis's expiry.
         while any(True for _ in client.scan_iter(match=pattern, count=10_000)):
