@@ -84,13 +84,8 @@ def get(ledger: Ledger, distribution_id: str) -> Distribution:
 
 # --- actions ----------------------------------------------------------------------------------
 def retry(
-    ledger: Ledger,
-    queue: Queue,
-    lockout: AuthLockout,
-    distribution_id: str,
-    *,
-    actor: str,
-    reason: str = "",
+    ledger: Ledger, queue: Queue, lockout: AuthLockout, distribution_id: str,
+    *, actor: str, reason: str = "",
 ) -> ActionResult:
     """failed (or rejected) → queued with attempts reset, and a commit job queued."""
     dist = get(ledger, distribution_id)
@@ -158,13 +153,8 @@ def resolve(
 
 
 def release(
-    ledger: Ledger,
-    queue: Queue,
-    lockout: AuthLockout,
-    distribution_id: str,
-    *,
-    actor: str,
-    reason: str = "",
+    ledger: Ledger, queue: Queue, lockout: AuthLockout, distribution_id: str,
+    *, actor: str, reason: str = "",
 ) -> ActionResult:
     """held → queued, and a commit job queued."""
     dist = get(ledger, distribution_id)

@@ -18,8 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from ledger import actions as admin_ops
-from ledger import queries
+from ledger import actions, queries
 from ledger.actions import ActionResult, AdminError
 from ledger.lockout import unlock_punchh
 from ledger.states import State
@@ -47,7 +46,7 @@ def default_actor() -> str:
         name = os.environ.get("USER") or getpass.getuser()
     except (KeyError, OSError):
         name = ""
-    return admin_ops.clean_actor(name, "cli")
+    return actions.clean_actor(name, "cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -229,18 +228,18 @@ def _show(services: Services, args: argparse.Namespace, out: TextIO) -> int:
 
 #: Each admin action, bound to what it works on.
 ACTIONS: dict[str, Callable[[Services], Callable[..., ActionResult]]] = {
-    "retry": lambda s: partial(admin_ops.retry, s.ledger, s.queue, s.lockout),
-    "resolve": lambda s: partial(admin_ops.resolve, s.ledger, s.queue, s.lockout),
-    "release": lambda s: partial(admin_ops.release, s.ledger, s.queue, s.lockout),
-    "cancel": lambda s: partial(admin_ops.cancel, s.ledger),
-    "undo": lambda s: partial(admin_ops.undo, s.ledger, s.queue),
+    "retry": lambda s: partial(actions.retry, s.ledger, s.queue, s.lockout),
+    "resolve": lambda s: partial(actions.resolve, s.ledger, s.queue, s.lockout),
+    "release": lambda s: partial(actions.release, s.ledger, s.queue, s.lockout),
+    "cancel": lambda s: partial(actions.cancel, s.ledger),
+    "undo": lambda s: partial(actions.undo, s.ledger, s.queue),
 }
 
 
 def _action(name: str) -> Callable[[Services, argparse.Namespace, TextIO], int]:
     def run(services: Services, args: argparse.Namespace, out: TextIO) -> int:
-        actor = admin_ops.clean_actor(args.by, default_actor())
-        reason = admin_ops.clean_text(args.reason, admin_ops.MAX_REASON)
+        actor = actions.clean_actor(args.by, default_actor())
+        reason = actions.clean_text(args.reason, actions.MAX_REASON)
         extra = (
             {"campaign_id": args.campaign_id, "not_created": args.not_created}
             if name == "resolve" else {}
@@ -266,8 +265,8 @@ def _action(name: str) -> Callable[[Services, argparse.Namespace, TextIO], int]:
 def _unlock(services: Services, args: argparse.Namespace, out: TextIO) -> int:
     result = unlock_punchh(
         services.lockout,
-        actor=admin_ops.clean_actor(args.by, default_actor()),
-        reason=admin_ops.clean_text(args.reason, admin_ops.MAX_REASON),
+        actor=actions.clean_actor(args.by, default_actor()),
+        reason=actions.clean_text(args.reason, actions.MAX_REASON),
     )
     if args.json:
         print(json.dumps(result.as_dict(), indent=2), file=out)
