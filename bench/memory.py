@@ -69,10 +69,10 @@ def measure(
         # Shared structures (index, active set, metrics hash, RQ's queue) exist once, not per
         # distribution: make them, then measure what each further distribution adds.
         for _ in range(20):
-            submit(services, _braze_request(*braze_send()))
+            submit(services.ledger, services.queue, _braze_request(*braze_send()), alerts=False)
         before = used_memory(client)
-        ids = [submit(services, _braze_request(*braze_send())).distribution_id
-               for _ in range(distributions)]
+        ids = [submit(services.ledger, services.queue, _braze_request(*braze_send()),
+                      alerts=False).distribution_id for _ in range(distributions)]
         after = used_memory(client)
         out["distributions"] = distributions
         out["per_distribution_bytes"] = round((after - before) / distributions, 1)
@@ -132,7 +132,7 @@ def _reading(client: redis.Redis, services: Services, settle: float) -> int:
     services.ledger.connections.close()
     if settle:
         time.sleep(settle)
-        pattern = f"{services.settings.key_prefix}rp:*"
+        pattern = services.ledger.replay_key("*")
         deadline = time.monotonic() + 30
         # SCAN deletes the expired keys it meets, so this also finishes Redis's expiry.
         while any(True for _ in client.scan_iter(match=pattern, count=10_000)):
@@ -158,10 +158,10 @@ def _growth(
     With `settle`, each reading waits that long and then until no replay key is left.
     """
     for n in range(low):
-        submit(services, vary(n, req))
+        submit(services.ledger, services.queue, vary(n, req), alerts=False)
     at_low = _reading(client, services, settle)
     for n in range(low, high):
-        submit(services, vary(n, req))
+        submit(services.ledger, services.queue, vary(n, req), alerts=False)
     at_high = _reading(client, services, settle)
     record = services.ledger.get(req.distribution_id)
     return {

@@ -8,6 +8,7 @@ API token. The actor recorded on the distribution is the `X-Actor` header, else 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -17,7 +18,9 @@ from connector.auth import require_api_token
 from connector.bodies import field_errors, json_body
 from connector.errors import ApiError
 from ledger import actions as admin_ops
+from ledger import lockout, queries
 from ledger.actions import AdminError
+from wiring import release_check
 from wiring.services import current_services as services
 
 bp = Blueprint("admin", __name__, url_prefix="/v1")
@@ -138,7 +141,7 @@ def _refused(exc: AdminError) -> ApiError:
 def parse_time(name: str, value: str | None) -> float | None:
     """A time filter from the query string, or a 400."""
     try:
-        return admin_ops.parse_time(value)
+        return queries.parse_time(value)
     except ValueError as exc:
         raise ApiError(400, "invalid_query", f"{name}: {exc}") from exc
 
@@ -152,8 +155,8 @@ def list_distributions() -> Response:
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST_LIMIT:
         raise ApiError(400, "invalid_query", f"limit must be 1 to {MAX_LIST_LIMIT}")
     try:
-        found = admin_ops.list_distributions(
-            services(),
+        found = queries.list_distributions(
+            services().ledger,
             states=states,
             source=args.get("source") or None,
             since=parse_time("since", args.get("since")),
@@ -171,7 +174,7 @@ def _act(
 ) -> Response:
     """Run one admin operation as the calling actor; a refusal becomes its HTTP error."""
     try:
-        result = action(services(), distribution_id, actor=_actor(), **kw)
+        result = action(distribution_id, actor=_actor(), **kw)
     except AdminError as exc:
         raise _refused(exc) from exc
     return jsonify(result.as_dict())
@@ -180,15 +183,18 @@ def _act(
 @bp.post("/distributions/<path:distribution_id>/retry")
 def retry_distribution(distribution_id: str) -> Response:
     """Retry a failed (or rejected) distribution: attempts reset, a commit job queued."""
-    return _act(admin_ops.retry, distribution_id, reason=_body(ActionSchema())["reason"])
+    svc = services()
+    retry = partial(admin_ops.retry, svc.ledger, svc.queue, svc.lockout)
+    return _act(retry, distribution_id, reason=_body(ActionSchema())["reason"])
 
 
 @bp.post("/distributions/<path:distribution_id>/resolve")
 def resolve_distribution(distribution_id: str) -> Response:
     """Resolve an unknown distribution: the Punchh campaign found, or not created (commit)."""
     body = _body(ResolveSchema())
+    svc = services()
     return _act(
-        admin_ops.resolve,
+        partial(admin_ops.resolve, svc.ledger, svc.queue, svc.lockout),
         distribution_id,
         campaign_id=body["campaign_id"],
         not_created=body["not_created"],
@@ -199,26 +205,30 @@ def resolve_distribution(distribution_id: str) -> Response:
 @bp.post("/distributions/<path:distribution_id>/release")
 def release_distribution(distribution_id: str) -> Response:
     """Release a held distribution: a commit job queued."""
-    return _act(admin_ops.release, distribution_id, reason=_body(ActionSchema())["reason"])
+    svc = services()
+    release = partial(admin_ops.release, svc.ledger, svc.queue, svc.lockout)
+    return _act(release, distribution_id, reason=_body(ActionSchema())["reason"])
 
 
 @bp.post("/distributions/<path:distribution_id>/cancel")
 def cancel_distribution(distribution_id: str) -> Response:
     """Cancel a held, queued, failed or unknown distribution: nothing more is posted."""
-    return _act(admin_ops.cancel, distribution_id, reason=_body(ActionSchema())["reason"])
+    cancel = partial(admin_ops.cancel, services().ledger)
+    return _act(cancel, distribution_id, reason=_body(ActionSchema())["reason"])
 
 
 @bp.post("/distributions/<path:distribution_id>/undo")
 def undo_distribution(distribution_id: str) -> Response:
     """Undo the last admin action, if the distribution has not moved on since."""
-    return _act(admin_ops.undo, distribution_id, reason=_body(ActionSchema())["reason"])
+    undo = partial(admin_ops.undo, services().ledger, services().queue)
+    return _act(undo, distribution_id, reason=_body(ActionSchema())["reason"])
 
 
 @bp.post("/punchh/unlock")
 def unlock_punchh() -> Response:
     """End the Punchh key lockout now (after fixing PUNCHH_API_KEY); retry does not."""
     reason = admin_ops.clean_text(_body(ActionSchema())["reason"], admin_ops.MAX_REASON)
-    result = admin_ops.unlock_punchh(services(), actor=_actor(), reason=reason)
+    result = lockout.unlock_punchh(services().lockout, actor=_actor(), reason=reason)
     return jsonify(result.as_dict())
 
 
@@ -226,5 +236,5 @@ def unlock_punchh() -> Response:
 def check() -> Response:
     """Configuration, Redis, and Punchh reachability and key validity (one list call)."""
     body = _body(CheckSchema())
-    report = admin_ops.check(services(), punchh=body["punchh"])
+    report = release_check.check(services(), punchh=body["punchh"])
     return jsonify(report.as_dict())

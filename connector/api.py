@@ -32,7 +32,8 @@ def create_distribution() -> tuple[Response, int]:
     except ValidationError as exc:
         raise field_errors(exc) from exc
     g.source = req.source
-    result = submit(services(), req)
+    svc = services()
+    result = submit(svc.ledger, svc.queue, req, alerts=bool(svc.settings.alert_webhook_url))
     g.distribution_id = result.distribution_id
     g.outcome = result.outcome
     if result.conflict:

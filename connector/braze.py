@@ -64,7 +64,7 @@ def braze_webhook() -> Response | tuple[Response, int]:
         g.outcome = "test"
         return jsonify(validate_only(svc, req.segment, req.redeemable, call)), 200
 
-    result = submit(svc, req)
+    result = submit(svc.ledger, svc.queue, req, alerts=bool(svc.settings.alert_webhook_url))
     g.distribution_id = result.distribution_id
     g.outcome = result.outcome
     status, answer = intake_answer(req, result)

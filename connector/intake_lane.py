@@ -158,7 +158,8 @@ class IntakeLane:
         outcome = distribution_id = None
         headers: dict[str, str] = {}
         try:
-            result = submit(self.services, req)
+            svc = self.services
+            result = submit(svc.ledger, svc.queue, req, alerts=bool(svc.settings.alert_webhook_url))
         except redis.RedisError as exc:
             status, payload, headers = _refusal(storage_unavailable(exc))
         except Exception as exc:  # the Flask app's last-resort handler, here

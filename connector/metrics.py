@@ -42,7 +42,8 @@ from rq.registry import (
 from connector.health import oldest_queued_age, worker_count
 from connector.operator_auth import require_operator
 from ledger.census import count_states, read_counters
-from wiring.services import LATENCY_BUCKETS, Services
+from ledger.store import LATENCY_BUCKETS
+from wiring.services import Services
 from wiring.services import current_services as services
 
 bp = Blueprint("metrics", __name__)

@@ -324,7 +324,8 @@ def execute() -> Response:
         return jsonify(
             {"punchh_distribution_id": req.distribution_id, "punchh_status": test_status(req)}
         )
-    result = submit(services(), req)
+    svc = services()
+    result = submit(svc.ledger, svc.queue, req, alerts=bool(svc.settings.alert_webhook_url))
     g.distribution_id = result.distribution_id
     g.outcome = result.outcome
     return json_response(execute_answer(result))

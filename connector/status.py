@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 
 from connector.operator_auth import require_operator
-from ledger import actions as admin_ops
+from ledger import queries
 from ledger.actions import AdminError
 from ledger.census import count_states
 from ledger.states import State
@@ -173,7 +173,7 @@ def send_page(distribution_id: str) -> Response:
     require_operator()
     svc = services()
     try:
-        dist = admin_ops.show(svc, distribution_id)
+        dist = queries.show(svc.ledger, distribution_id)
     except AdminError as exc:
         html = render_template("send.html", missing=exc.message, id_parts=id_parts,
                                distribution_id=distribution_id)

@@ -2,9 +2,8 @@
 
 A webhook costs one Redis round trip, and redis-py's client layers around it cost nearly as
 much again: taking a connection from the pool (a lock and a poll(2) to check the socket is
-clean), the retry wrapper, event dispatch, metric hooks, giving it back. Measured in process
-with hiredis: a PING through `Redis.ping()` ≈ 54 to 66 µs of CPU, through a connection this
-thread keeps ≈ 34 µs.
+clean), the retry wrapper, event dispatch, metric hooks, giving it back. A connection the
+thread keeps skips all of them (bench/README.md has the figures).
 
 So the intake's own commands go over a connection the serving thread keeps for its life:
 a redis-py `Connection` made from the client's pool settings (TLS, password, database,
@@ -20,6 +19,8 @@ import threading
 from typing import Any
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 
 class ThreadConnections:
@@ -58,6 +59,20 @@ class ThreadConnections:
             # redis-py disconnected it on the error; sending again connects a new one.
             conn.send_packed_command(packed)
             return conn.read_response()
+
+    def run_script(self, script: Script, keys: list[str], args: list[str | int]) -> Any:
+        """EVALSHA over this thread's connection; the script is loaded if Redis lost it.
+
+        Loaded and run again over that same connection: a creation's `WAIT` confirms only the
+        writes of the connection it is sent on, and a Redis that lost its scripts (a restart,
+        a failover) is exactly when the write must be confirmed, not waved through.
+        """
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return self.execute(*command)
+        except NoScriptError:
+            self.execute("SCRIPT", "LOAD", script.script)
+            return self.execute(*command)
 
     def execute_unretried(self, *commands: tuple[Any, ...]) -> list[Any]:
         """Send commands together over this thread's connection, never on a new one.

@@ -26,6 +26,8 @@ from typing import Any, cast
 
 import redis
 
+from ledger.record import as_text
+
 log = logging.getLogger("ledger.store")
 
 #: The first Redis version with WAITAOF.
@@ -95,14 +97,10 @@ def facts(client: redis.Redis) -> dict[str, Any]:
         "role": str(info.get("role", "master")),
         "replicas": int(info.get("connected_slaves", 0) or 0),
         "aof": bool(int(info.get("aof_enabled", 0) or 0)),
-        "fsync": _text(config.get("appendfsync", "")),
-        "save": _text(config["save"]) if "save" in config else None,
+        "fsync": as_text(config.get("appendfsync", "")),
+        "save": as_text(config["save"]) if "save" in config else None,
         "policy": str(info.get("maxmemory_policy", "unknown")),
     }
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def resolve(client: redis.Redis, mode: str) -> Durability:
@@ -139,3 +137,35 @@ def resolve(client: redis.Redis, mode: str) -> Durability:
             f"LEDGER_DURABILITY={mode} cannot work here: " + "; ".join(problems)
         )
     return Durability(mode in ("replica", "both"), mode in ("aof", "both"), f"{mode}: {seen}")
+
+
+#: Durability decided per Redis server and mode in this process. Kept at module level so it
+#: survives fork: RQ's work horse uses what its worker decided at start-up, not what `auto`
+#: would see in the middle of a failover (a replica just lost looks like no replica at all).
+_DECIDED: dict[tuple[str, str], Durability] = {}
+
+
+def decided(client: redis.Redis, mode: str) -> Durability:
+    """What this process waits for on `client`'s server in `mode`: decided once, then kept."""
+    kw = client.connection_pool.connection_kwargs
+    server = f"{kw.get('host', '')}:{kw.get('port', '')}{kw.get('path', '')}/{kw.get('db', 0)}"
+    key = (server, mode)
+    found = _DECIDED.get(key)
+    if found is None:
+        found = _DECIDED[key] = resolve(client, mode)
+    return found
+
+
+def decide_at_start(client: redis.Redis, mode: str) -> Durability | None:
+    """At start-up: decide now, while Redis looks as it normally does.
+
+    A configuration that cannot work (WAITAOF on Redis 7.0, WAIT with no replica) raises
+    DurabilityUnavailable so the process fails at once; an unreachable Redis only defers
+    the decision to the first write, as the web tier must start (and answer 503) without it.
+    """
+    try:
+        return decided(client, mode)
+    except DurabilityUnavailable:
+        raise
+    except redis.RedisError:
+        return None

@@ -5,27 +5,35 @@ from __future__ import annotations
 import logging
 import time
 
+from rq import Queue
+
 from adapters.types import DistributionRequest
 from ledger.jobs import enqueue_alert, enqueue_commit
 from ledger.states import IntakeResult, State
-from wiring.services import Services
-from wiring.settings import Settings
+from ledger.store import Ledger
 
 log = logging.getLogger("ledger.intake")
 
 
-def submit(services: Services, req: DistributionRequest) -> IntakeResult:
-    """Record one recipient's request; the first of a send also queues its commit job."""
-    result = services.ledger.intake(req)
+def submit(
+    ledger: Ledger, queue: Queue, req: DistributionRequest, *, alerts: bool
+) -> IntakeResult:
+    """Record one recipient's request; the first of a send also queues its commit job.
+
+    `alerts`: whether operator alerts are on (ALERT_WEBHOOK_URL), for a send held at intake.
+    """
+    result = ledger.intake(req)
     if result.outcome == "created":
         # The ledger has confirmed the new record durable (or raised NotDurable, a RedisError
         # answered 503 + Retry-After: the platform retries, and the retry counts on the record
         # and confirms it, or creates it again if Redis lost it) before any job is queued.
         if result.state == State.QUEUED:
             # A crash right here leaves a queued record with no job; the sweeper re-queues it.
-            enqueue_commit(services.queue, services.ledger, result.distribution_id)
+            enqueue_commit(queue, ledger, result.distribution_id)
         elif result.state == State.HELD:
-            _hold(services, req, result)
+            _hold(ledger, req, result)
+            if alerts:
+                enqueue_alert(queue, result.distribution_id, State.HELD.value)
         log.info(
             "distribution created",
             extra={
@@ -43,7 +51,7 @@ def submit(services: Services, req: DistributionRequest) -> IntakeResult:
     return result
 
 
-def held_reason(settings: Settings, req: DistributionRequest, held_because: str) -> str:
+def held_reason(ledger: Ledger, req: DistributionRequest, held_because: str) -> str:
     """Why the intake held a new send, in words an operator can act on."""
     if held_because.startswith("repeat "):
         _, last_seen, previous = held_because.split(" ", 2)
@@ -51,21 +59,21 @@ def held_reason(settings: Settings, req: DistributionRequest, held_because: str)
         return (
             f"a new send of {req.source}:{req.campaign_ref} began {quiet / 60:.0f} min after "
             f"its previous send ({previous}) went quiet, within SEND_REPEAT_HOLD_SECONDS="
-            f"{settings.send_repeat_hold_seconds}: a late retry wave of that send looks the "
+            f"{ledger.repeat_hold_seconds}: a late retry wave of that send looks the "
             "same. Cancel it if it is a retry; release it if it is really a new run (several "
             "runs a day need a run key: docs/braze.md, docs/sfmc.md)"
         )
     return (
-        f"held by the fan-out guard: more than {settings.fanout_limit} distinct send keys of "
-        f"{req.source}:{req.campaign_ref} within {settings.fanout_window_seconds}s (a per-guest "
+        f"held by the fan-out guard: more than {ledger.fanout_limit} distinct send keys of "
+        f"{req.source}:{req.campaign_ref} within {ledger.fanout_window_seconds}s (a per-guest "
         "key?); further new keys of it are counted here. Release it if it is a real new run"
     )
 
 
-def _hold(services: Services, req: DistributionRequest, result: IntakeResult) -> None:
-    """Tell the operator why a new send waits for them, on the record and by alert."""
-    reason = held_reason(services.settings, req, result.held_because)
-    services.ledger.record_event(
+def _hold(ledger: Ledger, req: DistributionRequest, result: IntakeResult) -> None:
+    """Tell the operator why a new send waits for them, on the record."""
+    reason = held_reason(ledger, req, result.held_because)
+    ledger.record_event(
         result.distribution_id,
         {
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -74,6 +82,4 @@ def _hold(services: Services, req: DistributionRequest, result: IntakeResult) ->
             "note": reason[:200],
         },
     )
-    services.ledger.set_fields(result.distribution_id, {"last_error": reason[:500]})
-    if services.settings.alert_webhook_url:
-        enqueue_alert(services.queue, result.distribution_id, State.HELD.value)
+    ledger.set_fields(result.distribution_id, {"last_error": reason[:500]})

@@ -15,8 +15,9 @@ ALERT_JOB = "workers.alerts.send_alert"
 #: RQ's own limit on one commit job; our Punchh timeouts keep a run far below it.
 COMMIT_JOB_TIMEOUT = 300
 #: RQ deletes a job as soon as it succeeds: the ledger is the record that matters, and a
-#: finished job kept around cost ≈ 1.4 KB per distribution, as much as the ledger itself
-#: (bench/). A job that raised is kept for its failure_ttl.
+#: finished job kept around would cost each distribution about as much memory again as its
+#: record (bench/README.md, bytes per distribution). A job that raised is kept for its
+#: failure_ttl.
 JOB_RESULT_TTL = 0
 
 

@@ -5,11 +5,12 @@ worker of a deployment shares that IP. So one 401 (or 403) from any call — a w
 a Braze test send, an SFMC picker — sets one Redis key that every process reads before each
 request; while it stands the Punchh client raises PunchhLockedOut instead of sending anything.
 It ends after AUTH_LOCKOUT_SECONDS, or earlier only when an operator clears it (after fixing the
-key): `punchh-connector punchh-unlock` or `POST /v1/punchh/unlock`. Retrying a distribution does
-not clear it.
+key): `punchh-connector punchh-unlock` or `POST /v1/punchh/unlock` (`unlock_punchh` below).
+Retrying a distribution does not clear it.
 
-This is Punchh-access state, not the ledger's: the client only sees the small guard interface
-(check before sending, refused after a 401/403), and the key is named here and nowhere else.
+It is Punchh-access state kept in Redis beside the records, not a record's: the client only sees
+the small guard interface (check before sending, refused after a 401/403), and the key is named
+here and nowhere else.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import redis
@@ -27,6 +28,8 @@ import redis
 from punchh.errors import PunchhAuthError, PunchhLockedOut
 
 log = logging.getLogger("punchh")
+#: Operator actions log under one name, whichever module holds them.
+admin_log = logging.getLogger("connector.admin")
 
 #: The Redis key (after the deployment's KEY_PREFIX) that holds the current refusal.
 LOCKOUT_KEY = "punchh:auth_refused"
@@ -141,3 +144,36 @@ class AuthLockout:
         refusal = self.current()
         self.redis.delete(self.key)
         return refusal
+
+
+@dataclass(frozen=True)
+class UnlockResult:
+    """What `punchh-unlock` did."""
+
+    cleared: bool
+    by: str
+    reason: str
+    lockout: dict[str, Any] | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def unlock_punchh(lockout: AuthLockout, *, actor: str, reason: str = "") -> UnlockResult:
+    """End the Punchh key lockout now: the operator has fixed PUNCHH_API_KEY.
+
+    Punchh is asked again by the next caller; if it still refuses the key, that one refusal
+    locks every process out again.
+    """
+    refusal = lockout.clear()
+    admin_log.warning(
+        "punchh lockout cleared" if refusal else "punchh lockout: nothing to clear",
+        extra={"actor": actor, "reason": reason},
+    )
+    return UnlockResult(
+        cleared=refusal is not None,
+        by=actor,
+        reason=reason,
+        lockout=refusal.as_dict() if refusal else None,
+    )

@@ -7,6 +7,9 @@ from typing import Any
 import httpx
 
 from adapters.types import DistributionRequest
+from ledger import intake
+from ledger.states import IntakeResult
+from wiring.services import Services
 
 
 def dist_request(
@@ -28,6 +31,12 @@ def dist_request(
         redeemable=redeemable,
         replay_token=replay_token,
     )
+
+
+def submit(services: Services, req: DistributionRequest) -> IntakeResult:
+    """The intake step as the web tier takes it: the services' ledger, queue and alert setting."""
+    alerts = bool(services.settings.alert_webhook_url)
+    return intake.submit(services.ledger, services.queue, req, alerts=alerts)
 
 
 def campaigns(sandbox: httpx.Client) -> list[dict[str, Any]]:

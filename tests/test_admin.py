@@ -9,10 +9,9 @@ import pytest
 from flask.testing import FlaskClient
 from rq.job import Job
 
-from ledger.intake import submit
 from ledger.states import State
 from tests.conftest import auth
-from tests.helpers import campaigns, dist_request, fault
+from tests.helpers import campaigns, dist_request, fault, submit
 from wiring.services import Services
 from workers.commit import Committer
 

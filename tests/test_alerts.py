@@ -13,11 +13,10 @@ import pytest
 import redis
 
 from ledger import actions as admin_ops
-from ledger.intake import submit
 from ledger.jobs import enqueue_alert
 from ledger.states import State
 from tests.conftest import auth
-from tests.helpers import dist_request, fault
+from tests.helpers import dist_request, fault, submit
 from tests.procs import start_gunicorn, start_worker, wait_until
 from wiring.services import Services
 from workers import alerts
@@ -169,7 +168,8 @@ def test_each_entry_into_a_waiting_state_alerts_once(
         fault(sandbox, "campaigns", "500", count=10)
         failing = submit(services, dist_request("fails-twice")).distribution_id
         assert wait_until(lambda: len(receiver.messages) == 1, 20)
-        admin_ops.retry(services, failing, actor="carol", reason="Punchh is back")
+        on = (services.ledger, services.queue, services.lockout)
+        admin_ops.retry(*on, failing, actor="carol", reason="Punchh is back")
         assert wait_until(lambda: len(receiver.messages) == 2, 20), receiver.messages
         assert all("*failed*" in m["text"] for m in receiver.messages)
         assert "Again, after retry by carol" in receiver.messages[1]["text"]
@@ -178,7 +178,7 @@ def test_each_entry_into_a_waiting_state_alerts_once(
         fault(sandbox, "campaigns", "504", count=10)
         lost = submit(services, dist_request("unknown-twice")).distribution_id
         assert wait_until(lambda: len(receiver.messages) == 3, 20)
-        admin_ops.resolve(services, lost, actor="dan", not_created=True)
+        admin_ops.resolve(*on, lost, actor="dan", not_created=True)
         assert wait_until(lambda: len(receiver.messages) == 4, 20), receiver.messages
         assert ["*unknown*" in m["text"] for m in receiver.messages[2:]] == [True, True]
 

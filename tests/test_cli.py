@@ -9,10 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledger.intake import submit
 from ledger.states import State
 from tests.conftest import SANDBOX_KEY
-from tests.helpers import campaigns, dist_request, fault
+from tests.helpers import campaigns, dist_request, fault, submit
 from tests.procs import BIN, ROOT
 from wiring import cli
 from wiring.services import Services

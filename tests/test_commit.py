@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from adapters.types import DistributionRequest
-from ledger.intake import submit
 from ledger.states import State
-from tests.helpers import campaigns, dist_request, fault, request_count
+from tests.helpers import campaigns, dist_request, fault, request_count, submit
 from tests.procs import Proc, wait_until
 from wiring.services import Services
 from workers.commit import (

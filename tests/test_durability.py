@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 import redis
 
-from ledger import actions as admin_ops
 from ledger import durability
 from ledger.durability import DurabilityUnavailable, NotDurable
-from ledger.intake import submit
 from ledger.states import State
 from tests.conftest import base_env
 from tests.failover import Pair, start_pair, start_plain_redis
-from tests.helpers import dist_request
+from tests.helpers import dist_request, submit
 from tests.procs import Proc, free_port, wait_until
+from wiring import release_check
 from wiring.services import Services
 from wiring.settings import Settings
 
@@ -55,7 +54,7 @@ def test_release_check_refuses_every_eviction_policy_but_noeviction(lone: Proc) 
     services = services_on(lone.url)
     for policy in POLICIES:
         services.redis.config_set("maxmemory-policy", policy)
-        item = admin_ops.check_redis(services)
+        item = release_check.check_redis(services)
         assert item.ok == (policy == "noeviction"), (policy, item.detail)
         if not item.ok:
             assert f"maxmemory-policy {policy}" in item.detail and "noeviction" in item.detail
@@ -63,27 +62,27 @@ def test_release_check_refuses_every_eviction_policy_but_noeviction(lone: Proc) 
 
 def test_release_check_warns_where_a_crash_loses_writes(lone: Proc) -> None:
     services = services_on(lone.url)
-    bare = admin_ops.check_durability(services)
+    bare = release_check.check_durability(services)
     assert bare.ok and bare.warning
     assert "0 connected replica(s)" in bare.detail and "appendonly no" in bare.detail
     assert "a Redis crash loses every write since the last snapshot" in bare.detail
     services.redis.config_set("appendonly", "yes")
     services.redis.config_set("appendfsync", "everysec")
-    aof = admin_ops.check_durability(services)
+    aof = release_check.check_durability(services)
     assert aof.ok and aof.warning
     assert "appendonly yes (appendfsync everysec)" in aof.detail
     assert "fsynced every second" in aof.detail and "WAITAOF needs Redis 7.2" in aof.detail
-    report = admin_ops.check(services, punchh=False)
+    report = release_check.check(services, punchh=False)
     assert [c.name for c in report.items] == ["configuration", "redis", "durability"]
 
 
 def test_release_check_with_a_replica(pair: Pair) -> None:
     services = services_on(f"redis://127.0.0.1:{pair.primary_port}/0")
-    item = admin_ops.check_durability(services)
+    item = release_check.check_durability(services)
     assert item.ok and not item.warning, item.detail
     assert "waits for a replica (WAIT)" in item.detail and "1 connected replica(s)" in item.detail
     on_replica = services_on(f"redis://127.0.0.1:{pair.replica_port}/0")
-    wrong = admin_ops.check_durability(on_replica)
+    wrong = release_check.check_durability(on_replica)
     assert not wrong.ok and "not the primary" in wrong.detail
 
 
@@ -99,7 +98,7 @@ def test_durability_is_decided_from_what_redis_has(pair: Pair, lone: Proc) -> No
     with pytest.raises(DurabilityUnavailable, match=r"WAITAOF needs Redis 7\.2 or later"):
         durability.resolve(primary, "aof")
     services = services_on(lone.url, LEDGER_DURABILITY="aof")
-    check = admin_ops.check_durability(services)
+    check = release_check.check_durability(services)
     assert not check.ok and "LEDGER_DURABILITY=aof cannot work here" in check.detail
     with pytest.raises(DurabilityUnavailable):
         services.ledger.decide_durability()

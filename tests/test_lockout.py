@@ -16,11 +16,10 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from ledger.intake import submit
 from ledger.states import State
 from tests import summary
 from tests.conftest import auth
-from tests.helpers import dist_request, fault, request_count
+from tests.helpers import dist_request, fault, request_count, submit
 from tests.procs import BIN, start_gunicorn, start_worker, wait_until
 from tests.sfmc_sim import GOOD_TOKEN, SimMC, execute_claims, lifecycle_claims, sign, start_mc
 from wiring.services import Services

@@ -11,9 +11,8 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from ledger.intake import submit
 from tests.conftest import auth
-from tests.helpers import dist_request, fault
+from tests.helpers import dist_request, fault, submit
 from tests.procs import start_gunicorn
 from wiring.services import Services
 from workers.commit import Committer

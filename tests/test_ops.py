@@ -16,9 +16,8 @@ import redis
 from flask.testing import FlaskClient
 
 from connector import create_app, status
-from ledger.intake import submit
 from tests.conftest import API_TOKEN, auth, base_env
-from tests.helpers import dist_request, fault
+from tests.helpers import dist_request, fault, submit
 from tests.procs import free_port, wait_until
 from wiring.services import Services
 from wiring.settings import Settings

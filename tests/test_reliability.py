@@ -113,7 +113,8 @@ def test_1000_concurrent_first_requests_make_one_job_and_one_campaign(
 
 
 # --- 2. worker crash -------------------------------------------------------------------------
-#: 2 x (1 s connect + 2 s read) + 5 s margin: the least crash_env's timeouts allow (settings).
+#: 2 x (1 s connect + 2 s read) + 5 s margin: the minimum for crash_env's timeouts
+#: (wiring/settings.py).
 CRASH_LOCK_SECONDS = 11
 
 

@@ -12,15 +12,18 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from ledger import actions as admin_ops
-from ledger.actions import AdminError
+from ledger import actions, queries
+from ledger.actions import ActionResult, AdminError
+from ledger.lockout import unlock_punchh
 from ledger.states import State
-from wiring import local_stack
+from ledger.sweep import sweep
+from wiring import local_stack, release_check
 from wiring.services import Services
 from wiring.settings import ConfigError, Settings
 
@@ -43,7 +46,7 @@ def default_actor() -> str:
         name = os.environ.get("USER") or getpass.getuser()
     except (KeyError, OSError):
         name = ""
-    return admin_ops.clean_actor(name, "cli")
+    return actions.clean_actor(name, "cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,7 +158,7 @@ def _worker(argv: list[str]) -> int:
 
 # --- commands -----------------------------------------------------------------------------------
 def _check(services: Services, args: argparse.Namespace, out: TextIO) -> int:
-    report = admin_ops.check(services, punchh=not args.no_punchh)
+    report = release_check.check(services, punchh=not args.no_punchh)
     if args.json:
         print(json.dumps(report.as_dict(), indent=2), file=out)
     else:
@@ -167,13 +170,14 @@ def _check(services: Services, args: argparse.Namespace, out: TextIO) -> int:
 
 def _list(services: Services, args: argparse.Namespace, out: TextIO) -> int:
     try:
-        since = admin_ops.parse_time(args.since)
-        until = admin_ops.parse_time(args.until)
+        since = queries.parse_time(args.since)
+        until = queries.parse_time(args.until)
     except ValueError as exc:
         raise AdminError(400, "invalid_query", f"--since/--until {exc}") from exc
     states = [s.strip() for value in args.state for s in value.split(",")]
-    found = admin_ops.list_distributions(
-        services, states=states, source=args.source, since=since, until=until, limit=args.limit
+    found = queries.list_distributions(
+        services.ledger, states=states, source=args.source, since=since, until=until,
+        limit=args.limit,
     )
     rows = [dist.as_dict() for dist in found]
     if args.json:
@@ -199,7 +203,7 @@ def _table_row(row: dict[str, Any]) -> str:
 
 
 def _show(services: Services, args: argparse.Namespace, out: TextIO) -> int:
-    body = admin_ops.show(services, args.distribution_id)
+    body = queries.show(services.ledger, args.distribution_id)
     if args.json:
         print(json.dumps(body, indent=2), file=out)
         return OK
@@ -222,22 +226,26 @@ def _show(services: Services, args: argparse.Namespace, out: TextIO) -> int:
     return OK
 
 
+#: Each admin action, bound to what it works on.
+ACTIONS: dict[str, Callable[[Services], Callable[..., ActionResult]]] = {
+    "retry": lambda s: partial(actions.retry, s.ledger, s.queue, s.lockout),
+    "resolve": lambda s: partial(actions.resolve, s.ledger, s.queue, s.lockout),
+    "release": lambda s: partial(actions.release, s.ledger, s.queue, s.lockout),
+    "cancel": lambda s: partial(actions.cancel, s.ledger),
+    "undo": lambda s: partial(actions.undo, s.ledger, s.queue),
+}
+
+
 def _action(name: str) -> Callable[[Services, argparse.Namespace, TextIO], int]:
     def run(services: Services, args: argparse.Namespace, out: TextIO) -> int:
-        actor = admin_ops.clean_actor(args.by, default_actor())
-        reason = admin_ops.clean_text(args.reason, admin_ops.MAX_REASON)
-        if name == "resolve":
-            result = admin_ops.resolve(
-                services,
-                args.distribution_id,
-                actor=actor,
-                campaign_id=args.campaign_id,
-                not_created=args.not_created,
-                reason=reason,
-            )
-        else:
-            operation = getattr(admin_ops, name)
-            result = operation(services, args.distribution_id, actor=actor, reason=reason)
+        actor = actions.clean_actor(args.by, default_actor())
+        reason = actions.clean_text(args.reason, actions.MAX_REASON)
+        extra = (
+            {"campaign_id": args.campaign_id, "not_created": args.not_created}
+            if name == "resolve" else {}
+        )
+        operation = ACTIONS[name](services)
+        result = operation(args.distribution_id, actor=actor, reason=reason, **extra)
         if args.json:
             print(json.dumps(result.as_dict(), indent=2), file=out)
         else:
@@ -255,10 +263,10 @@ def _action(name: str) -> Callable[[Services, argparse.Namespace, TextIO], int]:
 
 
 def _unlock(services: Services, args: argparse.Namespace, out: TextIO) -> int:
-    result = admin_ops.unlock_punchh(
-        services,
-        actor=admin_ops.clean_actor(args.by, default_actor()),
-        reason=admin_ops.clean_text(args.reason, admin_ops.MAX_REASON),
+    result = unlock_punchh(
+        services.lockout,
+        actor=actions.clean_actor(args.by, default_actor()),
+        reason=actions.clean_text(args.reason, actions.MAX_REASON),
     )
     if args.json:
         print(json.dumps(result.as_dict(), indent=2), file=out)
@@ -274,9 +282,8 @@ def _unlock(services: Services, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _sweep(services: Services, args: argparse.Namespace, out: TextIO) -> int:
-    from workers.sweeper import sweep
-
-    count = sweep(services)
+    stale = services.settings.sweep_stale_seconds
+    count = sweep(services.ledger, services.queue, stale_seconds=stale)
     print(json.dumps({"requeued": count}) if args.json else f"re-queued {count}", file=out)
     return OK
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import redis
 from redis import Redis
 from rq import Queue
 
@@ -16,9 +15,6 @@ from ledger.store import Ledger
 from punchh import Catalog, PunchhClient
 from punchh.client import Guard, Observer
 from wiring.settings import Settings
-
-#: Upper bounds (seconds) of the Punchh latency histogram kept in Redis.
-LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 def current_services() -> Services:
@@ -120,7 +116,7 @@ class Services:
         """The Punchh client, rebuilt after a fork (httpx pools are not fork-safe)."""
         if self._punchh is None or self._pid != os.getpid():
             self._punchh = make_punchh_client(
-                self.settings, observer=self._observe, guard=self.lockout
+                self.settings, observer=self.ledger.count_punchh_call, guard=self.lockout
             )
             self._catalog = None
             self._pid = os.getpid()
@@ -140,15 +136,3 @@ class Services:
                 remember_failures=self.remember_failed_lookups,
             )
         return self._catalog
-
-    def _observe(self, endpoint: str, outcome: str, seconds: float) -> None:
-        """Count a Punchh request in Redis so every process and dyno adds to one figure."""
-        bucket = next((str(b) for b in LATENCY_BUCKETS if seconds <= b), "+Inf")
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrby(self.ledger.metrics_key, f"punchh:{endpoint}:{outcome}", 1)
-            pipe.hincrby(self.ledger.metrics_key, f"punchh_latency:{endpoint}:{bucket}", 1)
-            pipe.hincrbyfloat(self.ledger.metrics_key, f"punchh_latency_sum:{endpoint}", seconds)
-            pipe.execute()
-        except redis.RedisError:
-            pass  # metrics must never break a commit

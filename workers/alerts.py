@@ -1,7 +1,8 @@
 """The alert job: one Slack-compatible message when a distribution needs a human.
 
-At most one message per entry into a state: a Redis SET NX key, kept as long as the record,
-guards against a job run twice (RQ is at-least-once) and against anything enqueueing it again.
+At most one message per entry into a state: a mark in the ledger (SET NX), kept as long as
+the record, guards against a job run twice (RQ is at-least-once) and against anything
+enqueueing it again.
 An entry is told apart from the last by the operator action before it (`admin_last`, written
 in the same compare-and-set as the action): a record leaves failed, unknown, rejected or held
 only through an operator, so when it comes back after a `retry`, `resolve` or `release` it is
@@ -18,8 +19,7 @@ from typing import Any
 
 import httpx
 
-from ledger import actions as admin_ops
-from ledger.store import Distribution
+from ledger.record import Distribution, last_action
 from wiring.services import Services
 from workers import context
 
@@ -111,16 +111,15 @@ def message(
     return {"text": "\n".join(lines)}
 
 
-def dedupe_key(services: Services, distribution_id: str, state: str, after: str = "") -> str:
-    """The SET NX key that makes this entry's alert once-only (`after`: see entry_after)."""
-    entry = f"{state}@{after}" if after else state  # no "@" in a state: keys cannot collide
-    return f"{services.settings.key_prefix}al:{entry}:{distribution_id}"
+def entry_name(state: str, after: str = "") -> str:
+    """This entry into the state, as the ledger marks it alerted (`after`: see entry_after)."""
+    return f"{state}@{after}" if after else state  # no "@" in a state: names cannot collide
 
 
 def entry_after(dist: Distribution) -> tuple[str, dict[str, Any] | None]:
     """The operator action this entry into the state follows: its time (the key's part) and
     the action; ("", None) before any action, or after an undo cleared it."""
-    last = admin_ops.last_action(dist)
+    last = last_action(dist)
     if not last or not last.get("at"):
         return "", None
     return str(last["at"]), last
@@ -153,8 +152,9 @@ def deliver(
         )
         return "moved_on"
     after, action = entry_after(dist)
-    key = dedupe_key(services, distribution_id, state, after)
-    if not services.redis.set(key, "1", nx=True, ex=max(services.settings.retention_seconds, 60)):
+    entry = entry_name(state, after)
+    keep = max(services.settings.retention_seconds, 60)
+    if not services.ledger.mark_alerted(distribution_id, entry, keep):
         return "duplicate"
     _hide(url)
     try:
@@ -162,7 +162,7 @@ def deliver(
             reply = client.post(url, json=message(dist, state, action))
             reply.raise_for_status()
     except httpx.HTTPError as exc:
-        services.redis.delete(key)  # let RQ's retry send it
+        services.ledger.unmark_alerted(distribution_id, entry)  # let RQ's retry send it
         log.warning(
             "alert failed",
             extra={"distribution_id": distribution_id, "state": state,

@@ -16,8 +16,8 @@ import redis
 from ledger.durability import NotDurable
 from ledger.jobs import enqueue_alert, enqueue_commit
 from ledger.lockout import UNLOCK_HINT
+from ledger.record import Distribution
 from ledger.states import ALERT_STATES, State
-from ledger.store import Distribution
 from punchh.client import format_start_time
 from punchh.errors import (
     PunchhAmbiguous,
@@ -338,13 +338,8 @@ class Committer:
         """First intake → committed, for the metrics endpoint."""
         created = dist.float_field("created_at")
         if created is not None:
-            try:
-                self.ledger.incr("commits_total")
-                self.services.redis.hincrbyfloat(
-                    self.ledger.metrics_key, "commit_seconds_sum", time.time() - created
-                )
-            except redis.RedisError:
-                pass
+            with contextlib.suppress(redis.RedisError):  # metrics never break a commit
+                self.ledger.count_commit(time.time() - created)
 
     @staticmethod
     def _patiently(write: Callable[[], T]) -> T:

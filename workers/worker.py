@@ -6,9 +6,9 @@ import logging
 
 from rq.worker import HerokuWorker
 
+from ledger.sweep import sweep
 from workers import context
 from workers.commit import commit_distribution  # noqa: F401 - loaded once, before forking
-from workers.sweeper import sweep
 
 log = logging.getLogger("connector.worker")
 
@@ -24,7 +24,12 @@ class ConnectorWorker(HerokuWorker):
         """RQ's own clean-up, then re-queue ledger records that lost their job."""
         super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
         try:
-            count = sweep(context.services())
+            services = context.services()
+            count = sweep(
+                services.ledger,
+                services.queue,
+                stale_seconds=services.settings.sweep_stale_seconds,
+            )
         except Exception:  # the sweep must never stop the worker loop
             log.exception("ledger sweep failed")
         else:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 
+from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from ledger.jobs import enqueue_commit
-from wiring.services import Services
+from ledger.store import Ledger
 
 log = logging.getLogger("connector.sweeper")
 
@@ -17,26 +18,25 @@ log = logging.getLogger("connector.sweeper")
 PENDING_JOB_STATES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
 
 
-def sweep(services: Services, *, now: float | None = None) -> int:
+def sweep(ledger: Ledger, queue: Queue, *, stale_seconds: float, now: float | None = None) -> int:
     """Queue a commit job for every stale active record with no lock and no pending job."""
     now = time.time() if now is None else now
-    ledger = services.ledger
     requeued = 0
-    for dist_id in ledger.active_ids(older_than=now - services.settings.sweep_stale_seconds):
+    for dist_id in ledger.active_ids(older_than=now - stale_seconds):
         if ledger.lock_held(dist_id):
             continue  # a worker is on it now
         dist = ledger.get(dist_id)
         if dist is None:
-            ledger.redis.zrem(ledger.active_key, dist_id)
+            ledger.forget_active(dist_id)
             continue
-        if _job_pending(services, dist.fields.get("job_id")):
+        if _job_pending(queue, dist.fields.get("job_id")):
             continue
         due = dist.float_field("next_attempt_at")
         if due is not None and due > now:
             continue  # Punchh asked for a wait (Retry-After): never post before it is over
         # The job decides what the state means: queued/resolving → try again; committing →
         # unknown (the POST may have been sent).
-        enqueue_commit(services.queue, ledger, dist_id)
+        enqueue_commit(queue, ledger, dist_id)
         ledger.record_event(
             dist_id, {"at": _now_iso(now), "by": "sweeper", "note": f"re-queued from {dist.state}"}
         )
@@ -48,21 +48,21 @@ def sweep(services: Services, *, now: float | None = None) -> int:
     return requeued
 
 
-def _job_pending(services: Services, job_id: str | None) -> bool:
+def _job_pending(queue: Queue, job_id: str | None) -> bool:
     """Whether RQ still holds a job that will run for this record."""
     if not job_id:
         return False
     try:
-        job = Job.fetch(job_id, connection=services.redis)
+        job = Job.fetch(job_id, connection=queue.connection)
     except NoSuchJobError:
         return False
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:
         # A worker that popped the id and then lost Redis (a restart, a kill) leaves the job
         # saying "queued" in no queue: nobody would ever run it, so it is not pending.
-        return services.redis.lpos(services.queue.key, job_id) is not None
+        return queue.connection.lpos(queue.key, job_id) is not None
     if status == JobStatus.SCHEDULED:
-        return services.redis.zscore(services.queue.scheduled_job_registry.key, job_id) is not None
+        return queue.connection.zscore(queue.scheduled_job_registry.key, job_id) is not None
     return status in PENDING_JOB_STATES
 
 
