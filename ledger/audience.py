@@ -77,9 +77,14 @@ class AudienceKeys:
         self._take = client.register_script(_TAKE_LUA)
         self._done = client.register_script(_DONE_LUA)
 
+    @property
+    def pending_prefix(self) -> str:
+        """What every pending list's key starts with (the intake script appends the id)."""
+        return f"{self.prefix}aq:"
+
     def pending_key(self, distribution_id: str) -> str:
         """Identifiers the intake appended, not yet taken into a batch."""
-        return f"{self.prefix}aq:{distribution_id}"
+        return self.pending_prefix + distribution_id
 
     def batch_key(self, distribution_id: str) -> str:
         """The batch being sent to Punchh (kept until Punchh has it)."""
