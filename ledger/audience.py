@@ -90,6 +90,30 @@ class AudienceKeys:
         """The batch being sent to Punchh (kept until Punchh has it)."""
         return f"{self.prefix}ab:{distribution_id}"
 
+    @property
+    def due_key(self) -> str:
+        """Audience sends still taking recipients after their commit, by when to look again.
+
+        Committed records leave the active set, so this is what lets the sweep finish their
+        delivery if the run scheduled for it was lost with its worker.
+        """
+        return f"{self.prefix}adue"
+
+    def mark_due(self, distribution_id: str, at: float) -> None:
+        """A committed send whose late recipients are delivered until `at`."""
+        self.redis.zadd(self.due_key, {distribution_id: at})
+
+    def clear_due(self, distribution_id: str) -> None:
+        """Delivery is over."""
+        self.redis.zrem(self.due_key, distribution_id)
+
+    def due_ids(self, before: float) -> list[str]:
+        """Committed sends whose delivery should have finished by `before`."""
+        return [
+            i.decode() if isinstance(i, bytes) else str(i)
+            for i in self.redis.zrangebyscore(self.due_key, "-inf", before)
+        ]
+
     def take(self, distribution_id: str, size: int = BATCH_SIZE) -> list[Guest]:
         """The batch to send now (a left-over one first); empty when nothing waits."""
         items = self._take(
