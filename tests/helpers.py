@@ -33,7 +33,9 @@ def dist_request(
     )
 
 
-def audience_request(send_key: str = "send-1", *, campaign_ref: str = "camp-1") -> DistributionRequest:
+def audience_request(
+    send_key: str = "send-1", *, campaign_ref: str = "camp-1"
+) -> DistributionRequest:
     """A request of a send that gifts its own recipients (audience mode)."""
     return DistributionRequest(
         source="api",
