@@ -15,9 +15,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from connector.auth import require_api_token
 from connector.bodies import field_errors, json_body
-from connector.errors import ApiError
 from ledger import actions as admin_ops
-from ledger.actions import AdminError
+from wiring.errors import InvalidBody, InvalidQuery
 from wiring.services import current_services as services
 
 bp = Blueprint("admin", __name__, url_prefix="/v1")
@@ -123,7 +122,7 @@ def _body(schema: Schema) -> dict[str, Any]:
     """An optional JSON body through a schema (no body means every default)."""
     raw: Any = json_body(request) if request.get_data(cache=True) else {}
     if not isinstance(raw, dict):
-        raise ApiError(400, "invalid_body", "the body must be a JSON object")
+        raise InvalidBody("the body must be a JSON object")
     try:
         data: dict[str, Any] = schema.load(raw)
     except ValidationError as exc:
@@ -131,16 +130,12 @@ def _body(schema: Schema) -> dict[str, Any]:
     return data
 
 
-def _refused(exc: AdminError) -> ApiError:
-    return ApiError(exc.status, exc.code, exc.message)
-
-
 def parse_time(name: str, value: str | None) -> float | None:
     """A time filter from the query string, or a 400."""
     try:
         return admin_ops.parse_time(value)
     except ValueError as exc:
-        raise ApiError(400, "invalid_query", f"{name}: {exc}") from exc
+        raise InvalidQuery(f"{name}: {exc}") from exc
 
 
 @bp.get("/distributions")
@@ -150,18 +145,15 @@ def list_distributions() -> Response:
     states = [s.strip() for value in args.getlist("state") for s in value.split(",")]
     raw_limit = args.get("limit", str(DEFAULT_LIST_LIMIT))
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIST_LIMIT:
-        raise ApiError(400, "invalid_query", f"limit must be 1 to {MAX_LIST_LIMIT}")
-    try:
-        found = admin_ops.list_distributions(
-            services(),
-            states=states,
-            source=args.get("source") or None,
-            since=parse_time("since", args.get("since")),
-            until=parse_time("until", args.get("until")),
-            limit=int(raw_limit),
-        )
-    except AdminError as exc:
-        raise _refused(exc) from exc
+        raise InvalidQuery(f"limit must be 1 to {MAX_LIST_LIMIT}")
+    found = admin_ops.list_distributions(
+        services(),
+        states=states,
+        source=args.get("source") or None,
+        since=parse_time("since", args.get("since")),
+        until=parse_time("until", args.get("until")),
+        limit=int(raw_limit),
+    )
     items = [dist.as_dict() for dist in found]
     return jsonify({"items": items, "count": len(items)})
 
@@ -169,11 +161,8 @@ def list_distributions() -> Response:
 def _act(
     action: Callable[..., admin_ops.ActionResult], distribution_id: str, **kw: Any
 ) -> Response:
-    """Run one admin operation as the calling actor; a refusal becomes its HTTP error."""
-    try:
-        result = action(services(), distribution_id, actor=_actor(), **kw)
-    except AdminError as exc:
-        raise _refused(exc) from exc
+    """Run one admin operation as the calling actor (a refusal is answered by its handler)."""
+    result = action(services(), distribution_id, actor=_actor(), **kw)
     return jsonify(result.as_dict())
 
 

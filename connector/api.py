@@ -10,10 +10,11 @@ from marshmallow import ValidationError
 from adapters import generic
 from connector.auth import require_api_token
 from connector.bodies import field_errors, json_body
-from connector.errors import ApiError, punchh_refused
+from connector.errors import punchh_refusal
 from ledger.intake import submit
 from punchh.client import Kind
-from punchh.errors import PunchhAuthError, PunchhError
+from punchh.errors import PunchhError
+from wiring.errors import ApiError, BadGateway, NotFound, Unprocessable
 from wiring.services import current_services as services
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -36,11 +37,10 @@ def create_distribution() -> tuple[Response, int]:
     g.distribution_id = result.distribution_id
     g.outcome = result.outcome
     if result.conflict:
-        raise ApiError(
-            422,
-            "conflict",
+        raise Unprocessable(
             "this Idempotency-Key was already used for a different segment or redeemable "
             f"({result.existing_segment!r} / {result.existing_redeemable!r})",
+            code="conflict",
             extra={"distribution_id": result.distribution_id, "state": result.state},
         )
     response = jsonify(
@@ -60,7 +60,7 @@ def show_distribution(distribution_id: str) -> Response:
     ledger = services().ledger
     dist = ledger.get(distribution_id)
     if dist is None:
-        raise ApiError(404, "not_found", f"no distribution {distribution_id!r} (or it expired)")
+        raise NotFound(f"no distribution {distribution_id!r} (or it expired)")
     body = dist.as_dict()
     body["events"] = ledger.events(distribution_id)
     return jsonify(body)
@@ -71,11 +71,14 @@ def punchh_list(kind: Kind) -> Response:
     query = request.args.get("query", "").strip()[:200]
     try:
         items: list[dict[str, Any]] = services().catalog.search(kind, query)
-    except PunchhAuthError as exc:
-        raise punchh_refused(exc) from exc
     except PunchhError as exc:
-        raise ApiError(502, "punchh_unavailable", f"Punchh list failed: {exc}") from exc
+        raise punchh_refusal(exc, unavailable=_list_failed) from exc
     return jsonify({"items": items, "count": len(items)})
+
+
+def _list_failed(exc: PunchhError) -> ApiError:
+    """Punchh did not give the list (a rejection included): the picker shows why."""
+    return BadGateway(f"Punchh list failed: {exc}", code="punchh_unavailable")
 
 
 @bp.get("/segments")

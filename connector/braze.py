@@ -11,10 +11,11 @@ from adapters import braze
 from adapters.types import DistributionRequest
 from connector.auth import require_bearer
 from connector.bodies import field_errors, is_json, json_response, parse_json
-from connector.errors import ApiError, error_body
+from connector.errors import error_body
 from ledger.intake import submit
 from ledger.states import IntakeResult
 from punchh.errors import NameAmbiguous, NameNotFound, PunchhError
+from wiring.errors import UnsupportedMediaType
 from wiring.services import Services
 from wiring.services import current_services as services
 
@@ -36,9 +37,7 @@ def _body() -> Any:
         return parse_json(request.get_data(cache=False))
     if request.mimetype in FORM_TYPES:
         return request.form.to_dict(flat=True)
-    raise ApiError(
-        415,
-        "unsupported_media_type",
+    raise UnsupportedMediaType(
         "send Content-Type: application/json (or application/x-www-form-urlencoded); "
         f"got {request.mimetype or 'none'}",
     )

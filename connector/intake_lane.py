@@ -35,11 +35,12 @@ from connector import request_log
 from connector.auth import bearer_token, token_matches
 from connector.bodies import is_json_type, mimetype_of, parse_json
 from connector.braze import intake_answer
-from connector.errors import ApiError, internal_error, storage_unavailable
+from connector.errors import body_of, internal_error, storage_unavailable
 from connector.sfmc import FRAME_ANCESTORS, execute_answer
 from connector.sfmc_jwt import decode_body
 from ledger.intake import submit
 from ledger.states import IntakeResult
+from wiring.errors import ApiError
 from wiring.services import Services
 
 Environ = dict[str, Any]
@@ -192,4 +193,4 @@ class IntakeLane:
 
 
 def _refusal(error: ApiError) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return error.status, error.body(), error.headers
+    return error.status, body_of(error), error.headers

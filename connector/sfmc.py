@@ -20,7 +20,7 @@ from adapters import sfmc as adapter
 from adapters.types import DistributionRequest
 from connector.api import punchh_list
 from connector.bodies import field_errors, json_body, json_response
-from connector.errors import ApiError, punchh_refused
+from connector.errors import punchh_refusal
 from connector.sfmc_activity import ActivityStore
 from connector.sfmc_jwt import decode_body
 from connector.sfmc_token import require_marketer
@@ -28,6 +28,7 @@ from ledger.intake import submit
 from ledger.states import IntakeResult, State
 from punchh.catalog import Resolution
 from punchh.errors import PunchhAuthError, PunchhError, PunchhRejected
+from wiring.errors import ApiError, BadRequest, InvalidFields, PunchhUnavailable, Unprocessable
 from wiring.services import current_services as services
 
 log = logging.getLogger("connector.sfmc")
@@ -261,8 +262,8 @@ def validate_activity() -> Response:
                 else "open the Punchh Offer activity, pick a segment and a redeemable, "
                 "and click Done"
             )
-            raise ApiError(400, "not_configured", f"no Punchh offer is configured yet: {hint}")
-        resolution = resolve_or_refuse(segment, redeemable, status=400)
+            raise BadRequest(f"no Punchh offer is configured yet: {hint}", code="not_configured")
+        resolution = resolve_or_refuse(segment, redeemable, invalid=BadRequest)
     except ApiError as exc:
         if life.activity_object_id:
             # Kept on the record so an operator can see why activation was refused.
@@ -288,21 +289,24 @@ def validate_activity() -> Response:
     return jsonify({})
 
 
-def resolve_or_refuse(segment: str, redeemable: str, *, status: int) -> Resolution:
-    """Both Punchh ids, or an ApiError the marketer can act on."""
+def resolve_or_refuse(segment: str, redeemable: str, *, invalid: type[ApiError]) -> Resolution:
+    """Both Punchh ids, or an ApiError the marketer can act on (`invalid`: the offer is wrong)."""
     try:
         return services().catalog.resolve_pair(segment, redeemable)
-    except PunchhAuthError as exc:
-        raise punchh_refused(exc) from exc
-    except PunchhRejected as exc:
-        raise ApiError(status, "invalid_configuration", f"Punchh Offer: {exc.message}") from exc
     except PunchhError as exc:
-        raise ApiError(
-            503,
-            "punchh_unavailable",
-            "Punchh could not be reached to check the offer; try again in a minute",
-            headers={"Retry-After": "30"},
+        raise punchh_refusal(
+            exc,
+            rejected=lambda e: invalid(f"Punchh Offer: {e.message}", code="invalid_configuration"),
+            unavailable=_offer_unchecked,
         ) from exc
+
+
+def _offer_unchecked(exc: PunchhError) -> ApiError:
+    """Punchh could not be asked about the offer: ask again in a minute."""
+    return PunchhUnavailable(
+        "Punchh could not be reached to check the offer; try again in a minute",
+        headers={"Retry-After": "30"},
+    )
 
 
 @bp.post("/execute")
@@ -407,8 +411,8 @@ def api_store_activity(activity_ref: str) -> Response:
     except ValidationError as exc:
         raise field_errors(exc) from exc
     if len(activity_ref) > 200:
-        raise ApiError(400, "invalid_fields", "the activity id is too long")
-    resolution = resolve_or_refuse(config.segment, config.redeemable, status=422)
+        raise InvalidFields("the activity id is too long")
+    resolution = resolve_or_refuse(config.segment, config.redeemable, invalid=Unprocessable)
     store = activities()
     if config.draft:
         interaction = config.interaction_key or config.interaction_id

@@ -15,10 +15,9 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 
 from connector.auth import bearer_token, token_matches
-from connector.errors import ApiError
 from ledger import actions as admin_ops
-from ledger.actions import AdminError
 from ledger.states import State
+from wiring.errors import NotFound, Unauthorized
 from wiring.services import current_services as services
 
 bp = Blueprint("status", __name__)
@@ -37,15 +36,13 @@ def require_operator() -> None:
     """API token as Bearer, or as the password of HTTP Basic; a 401 invites Basic."""
     tokens = services().settings.api_tokens
     if not tokens:
-        raise ApiError(401, "not_configured", "API_TOKEN is not configured on this connector")
+        raise Unauthorized("API_TOKEN is not configured on this connector", code="not_configured")
     presented = bearer_token(request.headers.get("Authorization"))
     credentials = request.authorization
     if presented is None and credentials is not None and credentials.type == "basic":
         presented = credentials.password
     if not token_matches(presented, tokens):
-        raise ApiError(
-            401,
-            "unauthorized",
+        raise Unauthorized(
             "send the API token as a Bearer token, or as the password of HTTP Basic",
             headers={"WWW-Authenticate": 'Basic realm="punchh-connector", charset="UTF-8"'},
         )
@@ -195,7 +192,7 @@ def send_page(distribution_id: str) -> Response:
     svc = services()
     try:
         dist = admin_ops.show(svc, distribution_id)
-    except AdminError as exc:
+    except NotFound as exc:
         html = render_template("send.html", missing=exc.message, id_parts=id_parts,
                                distribution_id=distribution_id)
         return _page(html, 404)

@@ -27,6 +27,7 @@ from ledger.jobs import enqueue_commit
 from ledger.states import State
 from ledger.store import Distribution
 from punchh.errors import PunchhAuthError, PunchhError, PunchhLockedOut
+from wiring.errors import BadRequest, Conflict, NotFound
 from wiring.services import Services
 from wiring.settings import Settings
 
@@ -43,16 +44,6 @@ MAX_ACTOR = 64
 MAX_REASON = 300
 
 _PRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class AdminError(Exception):
-    """An operation refused: unknown distribution, wrong state, nothing to undo."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -135,10 +126,10 @@ def parse_time(value: str | None) -> float | None:
 
 # --- reads ------------------------------------------------------------------------------------
 def get(services: Services, distribution_id: str) -> Distribution:
-    """The record, or a 404-shaped AdminError."""
+    """The record, or NotFound."""
     dist = services.ledger.get(distribution_id)
     if dist is None:
-        raise AdminError(404, "not_found", f"no distribution {distribution_id!r} (or it expired)")
+        raise NotFound(f"no distribution {distribution_id!r} (or it expired)")
     return dist
 
 
@@ -170,10 +161,9 @@ def list_distributions(
     known = {s.value for s in State}
     unknown = [s for s in wanted if s not in known]
     if unknown:
-        raise AdminError(
-            400,
-            "invalid_state",
+        raise BadRequest(
             f"unknown state {unknown[0]!r}; one of {', '.join(s.value for s in State)}",
+            code="invalid_state",
         )
     return services.ledger.recent(
         states=wanted, source=source or None, since=since, until=until, limit=max(1, limit)
@@ -213,15 +203,13 @@ def resolve(
 ) -> ActionResult:
     """unknown → committed with Punchh's campaign id, or (not created) → queued to commit."""
     if (campaign_id is None) == (not not_created):
-        raise AdminError(
-            400, "invalid_request", "give exactly one of campaign_id or not_created"
-        )
+        raise BadRequest("give exactly one of campaign_id or not_created")
     dist = get(services, distribution_id)
     if not_created:
         _refuse_while_locked_out(services, "resolve --not-created")
     if campaign_id is not None:
         if campaign_id < 1:
-            raise AdminError(400, "invalid_request", "campaign_id must be a positive integer")
+            raise BadRequest("campaign_id must be a positive integer")
         return _act(
             services,
             dist,
@@ -292,13 +280,12 @@ def undo(
     dist = get(services, distribution_id)
     last = last_action(dist)
     if not last:
-        raise AdminError(409, "cannot_undo", "no admin action on this distribution to undo")
+        raise Conflict("no admin action on this distribution to undo", code="cannot_undo")
     if not _undoable(dist, last):
-        raise AdminError(
-            409,
-            "cannot_undo",
+        raise Conflict(
             f"the distribution has moved on since {last['action']} by {last['by']} "
             f"(now {dist.state}); nothing was undone",
+            code="cannot_undo",
         )
     target = State(last["from"])
     restore: dict[str, str | int | float] = dict(last.get("restore", {}))
@@ -313,8 +300,8 @@ def undo(
         note=note[:MAX_REASON],
     )
     if not changed:
-        raise AdminError(
-            409, "cannot_undo", f"the distribution moved to {before} meanwhile; nothing undone"
+        raise Conflict(
+            f"the distribution moved to {before} meanwhile; nothing undone", code="cannot_undo"
         )
     result = ActionResult(dist.id, "undo", before, target.value, actor, note)
     return _with_job(services, result) if target == State.QUEUED else result
@@ -329,10 +316,9 @@ def _refuse_while_locked_out(services: Services, action: str) -> None:
     """
     refusal = services.lockout.current()
     if refusal is not None:
-        raise AdminError(
-            409,
-            "punchh_locked_out",
+        raise Conflict(
             f"cannot {action} now: {refusal.describe()}; then {action} again",
+            code="punchh_locked_out",
         )
 
 
@@ -383,11 +369,10 @@ def _act(
 ) -> ActionResult:
     """One compare-and-set transition that records the action and what undo needs."""
     if dist.state not in allowed_from:
-        raise AdminError(
-            409,
-            "wrong_state",
+        raise Conflict(
             f"cannot {action} a distribution in state {dist.state!r} "
             f"(only {', '.join(s.value for s in allowed_from)})",
+            code="wrong_state",
         )
     now = time.time()
     restore = {name: dist.fields.get(name, "") for name in fields}
@@ -410,10 +395,9 @@ def _act(
         now=now,
     )
     if not changed:
-        raise AdminError(
-            409,
-            "wrong_state",
+        raise Conflict(
             f"cannot {action}: the distribution moved to {before!r} meanwhile",
+            code="wrong_state",
         )
     return ActionResult(dist.id, action, before, to.value, actor, note)
 

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from ledger import actions as admin_ops
-from ledger.actions import AdminError
 from ledger.states import State
 from wiring import local_stack
+from wiring.errors import ApiError, InvalidQuery
 from wiring.services import Services
 from wiring.settings import ConfigError, Settings
 
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return CONFIG_ERROR
-    except AdminError as exc:
+    except ApiError as exc:
         if getattr(args, "json", False):
             print(json.dumps({"error": {"code": exc.code, "message": exc.message}}), file=out)
         print(f"refused: {exc.message}", file=sys.stderr)
@@ -170,7 +170,7 @@ def _list(services: Services, args: argparse.Namespace, out: TextIO) -> int:
         since = admin_ops.parse_time(args.since)
         until = admin_ops.parse_time(args.until)
     except ValueError as exc:
-        raise AdminError(400, "invalid_query", f"--since/--until {exc}") from exc
+        raise InvalidQuery(f"--since/--until {exc}") from exc
     states = [s.strip() for value in args.state for s in value.split(",")]
     found = admin_ops.list_distributions(
         services, states=states, source=args.source, since=since, until=until, limit=args.limit
