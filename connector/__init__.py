@@ -40,10 +40,10 @@ def create_app(
         metrics,
         openapi,
         sfmc,
-        sfmc_simulator,
         status,
     )
     from connector.intake_lane import IntakeLane
+    from connector.sfmc import simulator as sfmc_simulator
 
     for blueprint in (
         api.bp,

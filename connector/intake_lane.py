@@ -36,8 +36,9 @@ from connector.auth import bearer_token, token_matches
 from connector.bodies import is_json_type, mimetype_of, parse_json
 from connector.braze import intake_answer
 from connector.errors import body_of, internal_error, storage_unavailable
-from connector.sfmc import FRAME_ANCESTORS, execute_answer
-from connector.sfmc_jwt import decode_body
+from connector.sfmc.blueprint import FRAME_ANCESTORS
+from connector.sfmc.execute import execute_answer
+from connector.sfmc.jwt_body import decode_body
 from ledger.intake import submit
 from ledger.states import IntakeResult
 from wiring.errors import ApiError

@@ -7,7 +7,7 @@ import time
 import jwt
 import pytest
 
-from connector.sfmc_jwt import verify
+from connector.sfmc.jwt_body import verify
 from wiring.errors import ApiError
 
 SECRET = "a-signing-secret-of-decent-length-000"

@@ -25,7 +25,8 @@ import jwt
 from flask import Blueprint, Response, render_template, request, url_for
 
 from connector.bodies import json_response, parse_json
-from connector.sfmc import LOCAL_HOSTS
+from connector.sfmc.blueprint import STATIC
+from connector.sfmc.definition import LOCAL_HOSTS
 from wiring.errors import InvalidBody, NotFound
 from wiring.services import current_services as services
 
@@ -33,7 +34,7 @@ bp = Blueprint(
     "sfmc_simulator",
     __name__,
     url_prefix="/sfmc/simulator",
-    static_folder="static/simulator",
+    static_folder=STATIC / "simulator",
     static_url_path="/assets",
 )
 
