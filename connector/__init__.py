@@ -32,8 +32,6 @@ def create_app(
     app.extensions["punchh_connector"] = svc
 
     from connector import (
-        admin,
-        api,
         braze,
         health,
         home,
@@ -41,13 +39,13 @@ def create_app(
         openapi,
         sfmc,
         status,
+        v1,
     )
     from connector.intake_lane import IntakeLane
     from connector.sfmc import simulator as sfmc_simulator
 
     for blueprint in (
-        api.bp,
-        admin.bp,
+        v1.bp,
         braze.bp,
         sfmc.bp,
         sfmc_simulator.bp,

@@ -189,7 +189,7 @@ SFMC_LIFECYCLE_NAMES = ("save", "publish", "stop", "validate")
 
 
 def _admin(name: str) -> Callable[[], type[Schema] | None]:
-    return _optional("connector.admin", name)
+    return _optional("connector.v1.schemas", name)
 
 
 JSON = "application/json"
@@ -201,7 +201,7 @@ ACTION_RESPONSES: dict[str, tuple[str, Any, str]] = {
 
 #: Endpoint name → description. Endpoints missing here are still documented, with defaults.
 OPERATIONS: dict[str, Op] = {
-    "api.create_distribution": Op(
+    "v1.create_distribution": Op(
         "Request one distribution (the Idempotency-Key header names the send)",
         tag="distributions",
         body=_optional("adapters.generic", "DistributionSchema"),
@@ -226,13 +226,13 @@ OPERATIONS: dict[str, Op] = {
         tag="sfmc",
         body=SFMC_EXECUTE_BODY,
     ),
-    "api.show_distribution": Op(
+    "v1.show_distribution": Op(
         "One distribution and its events",
         tag="distributions",
         responses={"200": ("the distribution", DistributionDetailSchema, JSON),
                    "404": ("no such distribution (or it expired)", ErrorSchema, JSON)},
     ),
-    "api.list_segments": Op(
+    "v1.list_segments": Op(
         "Punchh segments matching a query (cached)",
         tag="punchh",
         query=(("query", "string", "search text"),),
@@ -240,7 +240,7 @@ OPERATIONS: dict[str, Op] = {
                    "502": ("Punchh failed or refused the key", ErrorSchema, JSON),
                    "503": ("Punchh refused the key recently: not asked", ErrorSchema, JSON)},
     ),
-    "api.list_redeemables": Op(
+    "v1.list_redeemables": Op(
         "Punchh redeemables matching a query (cached)",
         tag="punchh",
         query=(("query", "string", "search text"),),
@@ -248,7 +248,7 @@ OPERATIONS: dict[str, Op] = {
                    "502": ("Punchh failed or refused the key", ErrorSchema, JSON),
                    "503": ("Punchh refused the key recently: not asked", ErrorSchema, JSON)},
     ),
-    "admin.list_distributions": Op(
+    "v1.list_distributions": Op(
         "List distributions, newest first",
         tag="admin",
         query=(
@@ -260,36 +260,36 @@ OPERATIONS: dict[str, Op] = {
         ),
         responses={"200": ("distributions", DistributionListSchema, JSON)},
     ),
-    "admin.retry_distribution": Op(
+    "v1.retry_distribution": Op(
         "Retry a failed (or rejected) distribution",
         tag="admin", body=_admin("ActionSchema"), body_required=False,
         responses=ACTION_RESPONSES,
     ),
-    "admin.resolve_distribution": Op(
+    "v1.resolve_distribution": Op(
         "Resolve an unknown distribution after checking Punchh",
         tag="admin", body=_admin("ResolveSchema"), responses=ACTION_RESPONSES,
     ),
-    "admin.release_distribution": Op(
+    "v1.release_distribution": Op(
         "Release a held distribution (commit it)",
         tag="admin", body=_admin("ActionSchema"), body_required=False,
         responses=ACTION_RESPONSES,
     ),
-    "admin.cancel_distribution": Op(
+    "v1.cancel_distribution": Op(
         "Cancel a held, queued, failed or unknown distribution",
         tag="admin", body=_admin("ActionSchema"), body_required=False,
         responses=ACTION_RESPONSES,
     ),
-    "admin.undo_distribution": Op(
+    "v1.undo_distribution": Op(
         "Undo the last admin action while nothing has moved since",
         tag="admin", body=_admin("ActionSchema"), body_required=False,
         responses=ACTION_RESPONSES,
     ),
-    "admin.unlock_punchh": Op(
+    "v1.unlock_punchh": Op(
         "End the Punchh key lockout now (retrying a distribution does not)",
         tag="admin", body=_admin("ActionSchema"), body_required=False,
         responses={"200": ("what was cleared", _admin("UnlockResultSchema"), JSON)},
     ),
-    "admin.check": Op(
+    "v1.check": Op(
         "Check configuration, Redis, and Punchh reachability and key validity",
         tag="admin", body=_admin("CheckSchema"), body_required=False,
         responses={"200": ("every check's result", _admin("CheckReportSchema"), JSON)},
@@ -357,8 +357,7 @@ OPERATIONS: dict[str, Op] = {
 
 #: Security by blueprint when an Op does not say (alternatives: any one suffices).
 BLUEPRINT_SECURITY: dict[str, tuple[str, ...]] = {
-    "api": ("apiToken",),
-    "admin": ("apiToken",),
+    "v1": ("apiToken",),
     "braze": ("brazeToken",),
     "sfmc": ("sfmcJwt",),
     "metrics": ("apiToken", "apiTokenBasic"),

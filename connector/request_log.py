@@ -30,7 +30,7 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 #: Intake endpoints whose refusals (4xx/5xx) are counted per source; 2xx outcomes (and
 #: conflicts) are counted by the intake Lua script itself. Braze and SFMC endpoints are
 #: recognised by blueprint below, so new views there need no entry here.
-INTAKE_ENDPOINTS: dict[str, str] = {"api.create_distribution": "api"}
+INTAKE_ENDPOINTS: dict[str, str] = {"v1.create_distribution": "api"}
 
 #: Outcomes the intake script has already counted: the after-request hook must not count
 #: the same request again by its status.

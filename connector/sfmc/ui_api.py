@@ -8,11 +8,11 @@ from flask import Response, jsonify, request
 from marshmallow import ValidationError
 
 from adapters import sfmc as adapter
-from connector.api import punchh_list
 from connector.bodies import field_errors, json_body
 from connector.sfmc.blueprint import bp
 from connector.sfmc.lifecycle import activities, resolve_or_refuse
 from connector.sfmc.marketer import require_marketer
+from connector.v1.lookups import punchh_list
 from wiring.errors import InvalidFields, Unprocessable
 from wiring.services import current_services as services
 
