@@ -42,6 +42,7 @@ def create_app(
         v1,
     )
     from connector.intake_lane import IntakeLane
+    from connector.sfmc import execute
     from connector.sfmc import simulator as sfmc_simulator
 
     for blueprint in (
@@ -58,5 +59,5 @@ def create_app(
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     # Outermost: the per-recipient routes' happy path skips Flask (see connector/intake_lane.py).
-    app.wsgi_app = IntakeLane(app.wsgi_app, svc)  # type: ignore[method-assign]
+    app.wsgi_app = IntakeLane.wrap(app, svc, (braze.ROUTE, execute.ROUTE))  # type: ignore[method-assign]
     return app

@@ -153,7 +153,7 @@ def punchh_refusal(
     return unavailable(exc)
 
 
-def _answer(exc: Exception) -> Response:
+def handle_error(exc: Exception) -> Response:
     """The app's one error handler: every family below answers through `refusal`."""
     return error_response(refusal(exc))
 
@@ -165,4 +165,4 @@ ANSWERED: tuple[type[Exception], ...] = (ApiError, redis.RedisError, HTTPExcepti
 def register_error_handlers(app: Flask) -> None:
     """Answer each family in ANSWERED with the one JSON shape."""
     for family in ANSWERED:
-        app.register_error_handler(family, _answer)
+        app.register_error_handler(family, handle_error)

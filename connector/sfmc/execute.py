@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Response, g, jsonify
+from flask import Response, g, jsonify, request
 from marshmallow import ValidationError
+from werkzeug.datastructures import Headers
 
 from adapters import sfmc as adapter
 from adapters.types import DistributionRequest
-from connector.bodies import field_errors, json_response
-from connector.sfmc.blueprint import bp
-from connector.sfmc.lifecycle import signed_body
-from ledger.intake import submit
+from connector.bodies import field_errors, mimetype_of
+from connector.intake_route import Body, IntakeRoute, RequestBody, Submit, counted
+from connector.sfmc.blueprint import ANSWER_HEADERS, bp, frameable
+from connector.sfmc.jwt_body import decode_body
 from ledger.states import IntakeResult, State
 from punchh.errors import PunchhAuthError, PunchhError, PunchhRejected
+from wiring.errors import InvalidFields
 from wiring.services import current_services as services
+from wiring.settings import Settings
 
 log = logging.getLogger("connector.sfmc")
 
@@ -25,28 +29,59 @@ _REPORTED_STATES = frozenset(
 )
 
 
+def decide(settings: Settings, headers: Headers, body: Body) -> Submit | adapter.Execute:
+    """One execute call: a Submit, or the parsed test call for Flask to answer; refusals raise.
+
+    The intake lane calls this too (connector/intake_route.py), so every check is here.
+    """
+    claims = decode_body(
+        body.read(),
+        mimetype_of(headers.get("Content-Type", "")),
+        settings.sfmc_jwt_secrets,
+        allow_plain_json=settings.sfmc_allow_plain_json,
+    )
+    try:
+        parsed = adapter.parse_execute(claims)
+    except ValidationError as exc:
+        raise field_errors(exc) from exc
+    if parsed.test:
+        return parsed
+    return Submit(parsed.request, _answer)
+
+
 @bp.post("/execute")
 def execute() -> Response:
     """One contact reached the activity: count it into its run's distribution."""
     g.source = adapter.SOURCE  # for the access log and the refusal counters
-    claims = signed_body()
     try:
-        parsed = adapter.parse_execute(claims)
-    except ValidationError as exc:
-        error = field_errors(exc)
+        decision = decide(services().settings, request.headers, RequestBody(request))
+    except InvalidFields as exc:
         # Field names only: the values may be contact data bound by the marketer.
-        log.warning("sfmc execute refused", extra={"fields": sorted(error.fields or {})})
-        raise error from exc
-    req = parsed.request
-    if parsed.test:
-        g.outcome = "test"
-        return jsonify(
-            {"punchh_distribution_id": req.distribution_id, "punchh_status": test_status(req)}
-        )
-    result = submit(services(), req)
-    g.distribution_id = result.distribution_id
-    g.outcome = result.outcome
-    return json_response(execute_answer(result))
+        log.warning("sfmc execute refused", extra={"fields": sorted(exc.fields or {})})
+        raise
+    if isinstance(decision, Submit):
+        return counted(decision)
+    req = decision.request
+    g.outcome = "test"
+    return jsonify(
+        {"punchh_distribution_id": req.distribution_id, "punchh_status": test_status(req)}
+    )
+
+
+#: Execute as the intake lane serves it (connector/intake_lane.py): its answers carry the
+#: headers the blueprint's `frameable` hook adds.
+ROUTE = IntakeRoute(
+    endpoint=f"{bp.name}.{execute.__name__}",
+    source=adapter.SOURCE,
+    decide=decide,
+    headers=ANSWER_HEADERS,
+    hooks=(frameable,),
+)
+
+
+def _answer(req: DistributionRequest, result: IntakeResult) -> tuple[int, dict[str, Any]]:
+    """A counted contact is always a 200: any other status ejects it from the journey."""
+    return 200, execute_answer(result)
 
 
 def execute_answer(result: IntakeResult) -> dict[str, str]:
