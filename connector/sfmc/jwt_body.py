@@ -54,8 +54,8 @@ def verify(token: str, secrets: Sequence[str], *, now: float | None = None) -> d
 
     HS256 checked directly with hmac (RFC 7515/7519): the algorithm is pinned, the signature
     compared in constant time against every secret, then exp/nbf/iat checked when present.
-    PyJWT did the same at ≈ 170 µs a call, most of it re-validating base64 in Python, on a
-    path Journey Builder calls once per contact.
+    PyJWT did the same several times slower, most of it re-validating base64 in Python
+    (bench/README.md, "Where the time goes"), on a path Journey Builder calls once per contact.
     """
     if not secrets:
         raise Unauthorized("SFMC_JWT_SECRET is not configured", code="not_configured")
