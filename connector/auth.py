@@ -18,6 +18,11 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip()
 
 
+def bearer_refused(message: str, code: str) -> Unauthorized:
+    """A 401 that asks for a bearer token (`WWW-Authenticate: Bearer`)."""
+    return Unauthorized(message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
 def token_matches(presented: str | None, accepted: Iterable[str]) -> bool:
     """True when `presented` equals one of `accepted`; compares every one in constant time."""
     if presented is None:
@@ -46,17 +51,13 @@ def require_bearer(
         raise Unauthorized(f"{what} is not configured on this connector", code="not_configured")
     presented = bearer_token(header)
     if presented is None:
-        raise Unauthorized(
-            "send Authorization: Bearer <token>",
-            code="missing_token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise bearer_refused("send Authorization: Bearer <token>", "missing_token")
     if not token_matches(presented, tokens):
         message = f"the bearer token is not a valid {what}"
         for name, values in (others or {}).items():
             if token_matches(presented, values):
                 message = f"the bearer token is the {name}; this route wants the {what}"
-        raise Unauthorized(message, code="invalid_token", headers={"WWW-Authenticate": "Bearer"})
+        raise bearer_refused(message, "invalid_token")
 
 
 def require_api_token() -> None:

@@ -14,8 +14,8 @@ import logging
 import httpx
 import redis
 
-from connector.auth import bearer_token
-from wiring.errors import BadGateway, Unauthorized, Unavailable
+from connector.auth import bearer_refused, bearer_token
+from wiring.errors import BadGateway, Unavailable
 from wiring.settings import Settings
 
 log = logging.getLogger("connector.sfmc")
@@ -42,10 +42,8 @@ def require_marketer(
     """Return when Marketing Cloud vouches for the header's token; refuse (401, 502, 503) else."""
     token = bearer_token(header)
     if token is None:
-        raise Unauthorized(
-            "send the Marketing Cloud token as Authorization: Bearer <token>",
-            code="missing_token",
-            headers={"WWW-Authenticate": "Bearer"},
+        raise bearer_refused(
+            "send the Marketing Cloud token as Authorization: Bearer <token>", "missing_token"
         )
     if not settings.sfmc_rest_base_url:
         raise Unavailable("SFMC_REST_BASE_URL is not configured", code="not_configured")
@@ -62,10 +60,8 @@ def require_marketer(
             "Marketing Cloud could not be reached to check the token", code="sfmc_unavailable"
         ) from exc
     if reply.status_code in (401, 403):
-        raise Unauthorized(
-            "Marketing Cloud did not accept the token; reopen the activity",
-            code="invalid_token",
-            headers={"WWW-Authenticate": "Bearer"},
+        raise bearer_refused(
+            "Marketing Cloud did not accept the token; reopen the activity", "invalid_token"
         )
     if reply.status_code != 200:
         log.warning("tokenContext refused", extra={"status": reply.status_code})
