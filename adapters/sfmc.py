@@ -174,7 +174,7 @@ class ActivityConfig:
     activity_key: str | None
     interaction_id: str | None
     interaction_key: str | None
-    #: The journey was never saved, so the activity has no id yet (see connector.sfmc_activity).
+    #: The journey was never saved, so the activity has no id yet (see connector/sfmc/activity.py).
     draft: bool = False
 
 

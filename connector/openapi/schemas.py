@@ -12,7 +12,7 @@ from marshmallow import Schema, fields
 from adapters.braze import BrazeWebhookSchema
 from adapters.generic import DistributionSchema
 from adapters.sfmc import ExecuteSchema, LifecycleSchema
-from connector.admin import (
+from connector.v1.schemas import (
     ActionResultSchema,
     ActionSchema,
     CheckItemSchema,
