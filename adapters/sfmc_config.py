@@ -100,7 +100,7 @@ class ActivityConfig:
     interaction_key: str | None
     #: SEGMENT_AUDIENCE, or RECIPIENTS_AUDIENCE: the journey's contacts are gifted.
     audience: str = SEGMENT_AUDIENCE
-    #: The journey was never saved, so the activity has no id yet (see connector.sfmc_activity).
+    #: The journey was never saved, so the activity has no id yet (see connector/sfmc/activity.py).
     draft: bool = False
 
 

@@ -133,7 +133,7 @@ def components(n: int, redis_url: str) -> dict[str, float]:
     from adapters import braze as braze_adapter
     from adapters import sfmc as sfmc_adapter
     from connector.bodies import parse_json
-    from connector.sfmc_jwt import verify
+    from connector.sfmc.jwt_body import verify
     from wiring.services import Services, connect_redis
     from wiring.settings import Settings
 
@@ -180,7 +180,7 @@ def components(n: int, redis_url: str) -> dict[str, float]:
         "braze: a BrazeWebhookSchema() construction": cpu_us(braze_adapter.BrazeWebhookSchema, n),
         "braze: schema.load on a reused schema": cpu_us(lambda: braze_schema.load(data), n),
         "braze: adapters.braze.parse (whole)": cpu_us(lambda: braze_adapter.parse(data), n),
-        "sfmc: connector.sfmc_jwt.verify": cpu_us(
+        "sfmc: connector.sfmc.jwt_body.verify": cpu_us(
             lambda: verify(token, (SFMC_SECRET,)), n
         ),
         "sfmc: PyJWT's get_unverified_header alone (for comparison)": cpu_us(

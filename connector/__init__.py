@@ -32,22 +32,21 @@ def create_app(
     app.extensions["punchh_connector"] = svc
 
     from connector import (
-        admin,
-        api,
         braze,
         health,
         home,
         metrics,
         openapi,
         sfmc,
-        sfmc_simulator,
         status,
+        v1,
     )
     from connector.intake_lane import IntakeLane
+    from connector.sfmc import execute
+    from connector.sfmc import simulator as sfmc_simulator
 
     for blueprint in (
-        api.bp,
-        admin.bp,
+        v1.bp,
         braze.bp,
         sfmc.bp,
         sfmc_simulator.bp,
@@ -60,5 +59,5 @@ def create_app(
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     # Outermost: the per-recipient routes' happy path skips Flask (see connector/intake_lane.py).
-    app.wsgi_app = IntakeLane(app.wsgi_app, svc)  # type: ignore[method-assign]
+    app.wsgi_app = IntakeLane.wrap(app, svc, (braze.ROUTE, execute.ROUTE))  # type: ignore[method-assign]
     return app

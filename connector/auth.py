@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterable, Mapping
 
-from connector.errors import ApiError
+from wiring.errors import Unauthorized
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -16,6 +16,11 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def bearer_refused(message: str, code: str) -> Unauthorized:
+    """A 401 that asks for a bearer token (`WWW-Authenticate: Bearer`)."""
+    return Unauthorized(message, code=code, headers={"WWW-Authenticate": "Bearer"})
 
 
 def token_matches(presented: str | None, accepted: Iterable[str]) -> bool:
@@ -36,28 +41,23 @@ def require_bearer(
     what: str,
     others: Mapping[str, Iterable[str]] | None = None,
 ) -> None:
-    """Raise a 401 ApiError unless the header carries an accepted token.
+    """Raise Unauthorized unless the header carries an accepted token.
 
     `others` are the connector's other tokens by name: a caller who pasted one of those is
     told which it is and which this route wants (it already holds it, so nothing leaks).
     """
     tokens = tuple(accepted)
     if not tokens:
-        raise ApiError(401, "not_configured", f"{what} is not configured on this connector")
+        raise Unauthorized(f"{what} is not configured on this connector", code="not_configured")
     presented = bearer_token(header)
     if presented is None:
-        raise ApiError(
-            401,
-            "missing_token",
-            "send Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise bearer_refused("send Authorization: Bearer <token>", "missing_token")
     if not token_matches(presented, tokens):
         message = f"the bearer token is not a valid {what}"
         for name, values in (others or {}).items():
             if token_matches(presented, values):
                 message = f"the bearer token is the {name}; this route wants the {what}"
-        raise ApiError(401, "invalid_token", message, headers={"WWW-Authenticate": "Bearer"})
+        raise bearer_refused(message, "invalid_token")
 
 
 def require_api_token() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Request, Response
 from marshmallow import ValidationError
 
-from connector.errors import ApiError
+from wiring.errors import InvalidBody, InvalidFields, UnsupportedMediaType
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -30,8 +30,8 @@ def loads(raw: bytes | str, *, unique_keys: bool = True) -> Any:
 
     UTF-8, no duplicate keys (unless `unique_keys` is off: a signed JWT's parts, where RFC 7515
     allows the last one to win and the check would cost the per-contact path), and every way
-    it can fail is a JsonError: a body nested deeper than Python's recursion limit (a few
-    kilobytes, far under MAX_BODY_BYTES) raises RecursionError inside `json`, which would
+    it can fail is a JsonError: a body nested deeper than Python's recursion limit (one byte a
+    level, so far under MAX_BODY_BYTES) raises RecursionError inside `json`, which would
     otherwise escape every caller as a 500.
     """
     try:
@@ -49,13 +49,13 @@ def loads(raw: bytes | str, *, unique_keys: bool = True) -> Any:
 
 
 def parse_json(raw: bytes) -> Any:
-    """Decode a JSON body or raise a 400 ApiError saying what is wrong with it."""
+    """Decode a JSON body or raise InvalidBody saying what is wrong with it."""
     if not raw:
-        raise ApiError(400, "invalid_body", "the body is empty; send a JSON object")
+        raise InvalidBody("the body is empty; send a JSON object")
     try:
         return loads(raw)
     except JsonError as exc:
-        raise ApiError(400, "invalid_body", str(exc)) from exc
+        raise InvalidBody(str(exc)) from exc
 
 
 def is_json_type(mimetype: str) -> bool:
@@ -76,27 +76,20 @@ def mimetype_of(content_type: str) -> str:
 def json_body(request: Request) -> Any:
     """The request's JSON body; 415 for another content type."""
     if not is_json(request):
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"send Content-Type: application/json (got {request.mimetype or 'none'})",
+        raise UnsupportedMediaType(
+            f"send Content-Type: application/json (got {request.mimetype or 'none'})"
         )
     return parse_json(request.get_data(cache=False))
 
 
-def field_errors(exc: ValidationError) -> ApiError:
+def field_errors(exc: ValidationError) -> InvalidFields:
     """A 400 naming each field that is wrong and why."""
     messages: dict[str, Any] = exc.normalized_messages()  # type: ignore[no-untyped-call]
     parts = []
     for name, problem in sorted(messages.items()):
         text = "; ".join(map(str, problem)) if isinstance(problem, list) else str(problem)
         parts.append(f"{name}: {text}")
-    return ApiError(
-        400,
-        "invalid_fields",
-        "invalid request: " + ", ".join(parts),
-        fields=messages,
-    )
+    return InvalidFields("invalid request: " + ", ".join(parts), fields=messages)
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> Response:

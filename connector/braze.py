@@ -6,17 +6,20 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from marshmallow import ValidationError
+from werkzeug.datastructures import Headers
 
 from adapters import braze
 from adapters.types import DistributionRequest
 from connector.auth import require_bearer
-from connector.bodies import field_errors, is_json, json_response, parse_json
-from connector.errors import ApiError, error_body
-from ledger.intake import submit
+from connector.bodies import field_errors, is_json_type, mimetype_of, parse_json
+from connector.errors import error_body
+from connector.intake_route import Body, IntakeRoute, RequestBody, Submit, counted
 from ledger.states import IntakeResult
 from punchh.errors import NameAmbiguous, NameNotFound, PunchhError
+from wiring.errors import UnsupportedMediaType
 from wiring.services import Services
 from wiring.services import current_services as services
+from wiring.settings import Settings
 
 bp = Blueprint("braze", __name__)
 
@@ -30,17 +33,36 @@ NEXT = (
 )
 
 
-def _body() -> Any:
+def decide(settings: Settings, headers: Headers, body: Body) -> Submit | braze.BrazeCall:
+    """One webhook: a Submit, or the parsed test send for Flask to answer; refusals raise.
+
+    The intake lane calls this too (connector/intake_route.py), so every check is here.
+    """
+    require_bearer(
+        headers.get("Authorization"),
+        settings.braze_webhook_tokens,
+        what="BRAZE_WEBHOOK_TOKEN",
+        others={"API_TOKEN": settings.api_tokens},
+    )
+    try:
+        call = braze.parse(_payload(headers, body))
+    except ValidationError as exc:
+        raise field_errors(exc) from exc
+    if call.test_send:
+        return call
+    return Submit(call.request, intake_answer)
+
+
+def _payload(headers: Headers, body: Body) -> Any:
     """The webhook body as a dict: JSON, or a URL-encoded form (Braze offers both)."""
-    if is_json(request):
-        return parse_json(request.get_data(cache=False))
-    if request.mimetype in FORM_TYPES:
-        return request.form.to_dict(flat=True)
-    raise ApiError(
-        415,
-        "unsupported_media_type",
+    mimetype = mimetype_of(headers.get("Content-Type", ""))
+    if is_json_type(mimetype):
+        return parse_json(body.read())
+    if mimetype in FORM_TYPES:
+        return body.form()
+    raise UnsupportedMediaType(
         "send Content-Type: application/json (or application/x-www-form-urlencoded); "
-        f"got {request.mimetype or 'none'}",
+        f"got {mimetype or 'none'}",
     )
 
 
@@ -49,26 +71,17 @@ def braze_webhook() -> Response | tuple[Response, int]:
     """Count this recipient on its send; the first of a send queues the Punchh commit."""
     svc = services()
     g.source = braze.SOURCE
-    require_bearer(
-        request.headers.get("Authorization"),
-        svc.settings.braze_webhook_tokens,
-        what="BRAZE_WEBHOOK_TOKEN",
-        others={"API_TOKEN": svc.settings.api_tokens},
-    )
-    try:
-        call = braze.parse(_body())
-    except ValidationError as exc:
-        raise field_errors(exc) from exc
-    req = call.request
-    if call.test_send:
-        g.outcome = "test"
-        return jsonify(validate_only(svc, req.segment, req.redeemable, call)), 200
+    decision = decide(svc.settings, request.headers, RequestBody(request))
+    if isinstance(decision, Submit):
+        return counted(decision)
+    g.outcome = "test"
+    return jsonify(validate_only(svc, decision)), 200
 
-    result = submit(svc.ledger, svc.queue, req, alerts=bool(svc.settings.alert_webhook_url))
-    g.distribution_id = result.distribution_id
-    g.outcome = result.outcome
-    status, answer = intake_answer(req, result)
-    return json_response(answer, status)
+
+#: The webhook as the intake lane serves it (connector/intake_lane.py).
+ROUTE = IntakeRoute(
+    endpoint=f"{bp.name}.{braze_webhook.__name__}", source=braze.SOURCE, decide=decide
+)
 
 
 def intake_answer(req: DistributionRequest, result: IntakeResult) -> tuple[int, dict[str, Any]]:
@@ -85,10 +98,9 @@ def intake_answer(req: DistributionRequest, result: IntakeResult) -> tuple[int, 
     return 202, {"distribution_id": result.distribution_id, "state": result.state, "next": NEXT}
 
 
-def validate_only(
-    svc: Services, segment: str, redeemable: str, call: braze.BrazeCall
-) -> dict[str, Any]:
+def validate_only(svc: Services, call: braze.BrazeCall) -> dict[str, Any]:
     """A test send: say whether both names resolve in Punchh; queue nothing."""
+    segment, redeemable = call.request.segment, call.request.redeemable
     report: dict[str, Any] = {
         "test_send": True,
         "committed": False,

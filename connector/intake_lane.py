@@ -1,19 +1,21 @@
-"""The intake lane: the two per-recipient routes answered beneath Flask, on their happy path.
+"""The intake lane: the per-recipient routes answered beneath Flask, on their happy path.
 
 A Braze send is one `POST /webhooks/braze` per recipient and an SFMC journey one
 `POST /sfmc/execute` per contact, and nearly every one of them is counted with a single Redis
 round trip. Flask's own per-request machinery (request and app contexts, routing, `g`, the
-response object, the hooks) cost about as much CPU as that round trip (bench/README.md), so
-this WSGI layer answers those requests itself when everything about them is in order. It uses
-the same pieces as the Flask views: the adapters, the bearer and JWT checks, `submit`, the
-views' own answer builders, the error shapes and the access log.
+response object, the hooks) costs about as much CPU as that round trip (bench/README.md), so
+this WSGI layer answers those requests itself when everything about them is in order.
 
-Anything else goes to Flask untouched, with the body it read handed on: other routes and
-methods, a missing or oversized Content-Length, a form body, a bad token or JWT, a body that
-does not parse, a test send. So every refusal is still written once, in its Flask view, and
-the lane can only ever answer the way the view would. Once `submit` has been called the lane
-answers itself, Redis outages (503) and unexpected failures (500) included, so a request is
-never submitted twice.
+It decides nothing of its own: each route's `decide` (connector/intake_route.py) is the one its
+Flask view calls. Whatever `decide` does not turn into a `Submit` — a refusal, a test send, a
+body the lane does not read (form, chunked, oversized, no Content-Length) — goes to Flask
+untouched, with the body it read handed on, so every refusal is written once, by the app. Once
+`submit` has been called the lane answers itself, Redis outages and faults included (through
+the app's own `errors.refusal`), so a request is never submitted twice.
+
+The routes' paths come from the app's URL map, the access log and request id from the same
+`request_log` functions as the app's hooks, and the blueprint's headers from the route. The
+lane refuses to start when the app has a hook or error handler it would skip (`skipped_hooks`).
 """
 
 from __future__ import annotations
@@ -24,173 +26,192 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import redis
-from marshmallow import ValidationError
+from flask import Flask
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.http import HTTP_STATUS_CODES
 
-from adapters import braze as braze_adapter
-from adapters import sfmc as sfmc_adapter
-from adapters.types import DistributionRequest
-from connector import request_log
-from connector.auth import bearer_token, token_matches
-from connector.bodies import is_json_type, mimetype_of, parse_json
-from connector.braze import intake_answer
-from connector.errors import ApiError, internal_error, storage_unavailable
-from connector.sfmc import FRAME_ANCESTORS, execute_answer
-from connector.sfmc_jwt import decode_body
-from ledger.intake import submit
-from ledger.states import IntakeResult
+from connector import errors, request_log
+from connector.intake_route import IntakeRoute, Submit, count
 from wiring.services import Services
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
-#: What a route needs to answer one counted request: the status and the JSON body.
-Answer = Callable[[DistributionRequest, IntakeResult], tuple[int, dict[str, Any]]]
 
-BRAZE_PATH = "/webhooks/braze"
-SFMC_EXECUTE_PATH = "/sfmc/execute"
-
-#: The headers the sfmc blueprint puts on every non-HTML answer.
-_SFMC_HEADERS = (
-    ("Content-Security-Policy", FRAME_ANCESTORS),
-    ("X-Content-Type-Options", "nosniff"),
+#: The app-wide hooks whose work the lane does itself (request_log.start and .finish).
+APP_HOOKS: frozenset[Callable[..., Any]] = frozenset(
+    {request_log.begin_request, request_log.end_request}
 )
 
 
-def _execute_answer(req: DistributionRequest, result: IntakeResult) -> tuple[int, dict[str, Any]]:
-    return 200, execute_answer(result)
+class HandToFlask(Exception):
+    """The lane leaves this request to Flask; nothing has been counted."""
+
+
+class LaneBody:
+    """The body as the lane reads it: whole, its length declared and allowed; else Flask's.
+
+    What was read is put back as `wsgi.input`, so Flask sees the same body.
+    """
+
+    __slots__ = ("environ", "limit")
+
+    def __init__(self, environ: Environ, limit: int) -> None:
+        self.environ = environ
+        self.limit = limit
+
+    def read(self) -> bytes:
+        """The body, or HandToFlask when Flask must read it (and answer for its size)."""
+        environ = self.environ
+        if environ.get("HTTP_TRANSFER_ENCODING"):
+            raise HandToFlask
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            raise HandToFlask from None
+        if not 0 < length <= self.limit:
+            raise HandToFlask
+        body: bytes = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        if len(body) != length:
+            raise HandToFlask
+        return body
+
+    def form(self) -> dict[str, str]:
+        """Forms are Flask's to parse."""
+        raise HandToFlask
 
 
 class IntakeLane:
     """WSGI middleware in front of the Flask app (see the module docstring)."""
 
-    def __init__(self, app: WSGIApp, services: Services) -> None:
+    def __init__(self, app: WSGIApp, services: Services, routes: dict[str, IntakeRoute]) -> None:
         self.app = app
         self.services = services
+        self.settings = services.settings
         self.max_body = services.settings.max_body_bytes
-        self.routes: dict[str, Callable[[Environ, StartResponse], Iterable[bytes]]] = {
-            BRAZE_PATH: self._braze,
-            SFMC_EXECUTE_PATH: self._sfmc_execute,
-        }
+        #: Path → route, for POST.
+        self.routes = routes
+
+    @classmethod
+    def wrap(cls, app: Flask, services: Services, routes: Iterable[IntakeRoute]) -> IntakeLane:
+        """The lane in front of `app.wsgi_app`, serving `routes` where app's URL map has them."""
+        routes = tuple(routes)
+        skipped = skipped_hooks(app, routes)
+        if skipped:
+            raise RuntimeError(
+                "the intake lane would skip these on its routes: " + "; ".join(skipped)
+                + " (make the lane do the same work, then list the hook in its route or "
+                "APP_HOOKS, in connector/intake_lane.py)"
+            )
+        return cls(app.wsgi_app, services, route_paths(app, routes))
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "POST":
             route = self.routes.get(environ.get("PATH_INFO", ""))
             if route is not None:
-                environ["connector.started"] = time.perf_counter()
-                return route(environ, start_response)
+                return self._serve(route, environ, start_response)
         return self.app(environ, start_response)
 
-    # --- the routes ----------------------------------------------------------------------
-
-    def _braze(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        settings = self.services.settings
-        if not (
-            token_matches(
-                bearer_token(environ.get("HTTP_AUTHORIZATION")), settings.braze_webhook_tokens
-            )
-            and is_json_type(mimetype_of(environ.get("CONTENT_TYPE", "")))
-        ):
-            return self.app(environ, start_response)  # the body is not even read here
-        body = self._read(environ)
-        if body is None:
-            return self.app(environ, start_response)
-        try:
-            call = braze_adapter.parse(parse_json(body))
-        except (ApiError, ValidationError):
-            return self.app(environ, start_response)
-        if call.test_send:
-            return self.app(environ, start_response)
-        return self._submit(environ, start_response, call.request, intake_answer, "braze", ())
-
-    def _sfmc_execute(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        body = self._read(environ)
-        if body is None:
-            return self.app(environ, start_response)
-        settings = self.services.settings
-        try:
-            claims = decode_body(
-                body,
-                mimetype_of(environ.get("CONTENT_TYPE", "")),
-                settings.sfmc_jwt_secrets,
-                allow_plain_json=settings.sfmc_allow_plain_json,
-            )
-            parsed = sfmc_adapter.parse_execute(claims)
-        except (ApiError, ValidationError):
-            return self.app(environ, start_response)
-        if parsed.test:
-            return self.app(environ, start_response)
-        return self._submit(
-            environ, start_response, parsed.request, _execute_answer, "sfmc", _SFMC_HEADERS
-        )
-
-    # --- the shared parts ----------------------------------------------------------------
-
-    def _read(self, environ: Environ) -> bytes | None:
-        """The whole body when its length is declared and allowed, else None (Flask decides).
-
-        What was read is put back as `wsgi.input`, so Flask sees the same body.
-        """
-        if environ.get("HTTP_TRANSFER_ENCODING"):
-            return None
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
-        except ValueError:
-            return None
-        if not 0 < length <= self.max_body:
-            return None
-        body: bytes = environ["wsgi.input"].read(length)
-        environ["wsgi.input"] = io.BytesIO(body)
-        return body if len(body) == length else None
-
-    def _submit(
-        self,
-        environ: Environ,
-        start_response: StartResponse,
-        req: DistributionRequest,
-        answer: Answer,
-        source: str,
-        extra_headers: tuple[tuple[str, str], ...],
+    def _serve(
+        self, route: IntakeRoute, environ: Environ, start_response: StartResponse
     ) -> Iterable[bytes]:
-        """Count the request, answer it, and write the access-log line."""
+        """The route's decision; a Submit is counted and answered here, the rest by Flask."""
+        started = time.perf_counter()
+        try:
+            decision = route.decide(
+                self.settings, EnvironHeaders(environ), LaneBody(environ, self.max_body)
+            )
+        except Exception:  # a refusal, a body the lane does not read, or a fault: Flask's
+            return self.app(environ, start_response)
+        if not isinstance(decision, Submit):  # a test send
+            return self.app(environ, start_response)
         request_id = request_log.start(environ.get("HTTP_X_REQUEST_ID"))
         outcome = distribution_id = None
-        headers: dict[str, str] = {}
+        error_headers: dict[str, str] = {}
         try:
-            svc = self.services
-            result = submit(svc.ledger, svc.queue, req, alerts=bool(svc.settings.alert_webhook_url))
-        except redis.RedisError as exc:
-            status, payload, headers = _refusal(storage_unavailable(exc))
-        except Exception as exc:  # the Flask app's last-resort handler, here
-            status, payload, headers = _refusal(internal_error(exc))
+            result = count(self.services, decision)
+        except Exception as exc:  # answered as the app's error handler answers it
+            error = errors.refusal(exc)
+            status, payload, error_headers = error.status, errors.body_of(error), error.headers
         else:
             outcome, distribution_id = result.outcome, result.distribution_id
-            status, payload = answer(req, result)
+            status, payload = decision.answer(decision.request, result)
         data = json.dumps(payload, separators=(",", ":")).encode()
-        start_response(
-            f"{status} {HTTP_STATUS_CODES[status].upper()}",  # as werkzeug writes it
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(data))),
-                *headers.items(),
-                *extra_headers,
-                ("X-Request-ID", request_id),
-            ],
-        )
-        request_log.finish(
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(data))),
+            *error_headers.items(),
+            *route.headers,
+        ]
+        headers += request_log.finish(
             self.services,
             method="POST",
             path=environ.get("PATH_INFO", ""),
             status=status,
             request_id=request_id,
-            started=environ.get("connector.started"),
-            source=source,
+            started=started,
+            source=route.source,
             outcome=outcome,
             distribution_id=distribution_id,
         )
+        start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", headers)  # as werkzeug
         return [data]
 
 
-def _refusal(error: ApiError) -> tuple[int, dict[str, Any], dict[str, str]]:
-    return error.status, error.body(), error.headers
+def route_paths(app: Flask, routes: Iterable[IntakeRoute]) -> dict[str, IntakeRoute]:
+    """Each route's path, from the app's URL map (a POST rule without variables)."""
+    by_endpoint = {route.endpoint: route for route in routes}
+    paths: dict[str, IntakeRoute] = {}
+    for rule in app.url_map.iter_rules():
+        route = by_endpoint.get(rule.endpoint)
+        if route is None:
+            continue
+        if rule.arguments or "POST" not in (rule.methods or ()):
+            raise RuntimeError(f"the intake lane serves fixed POST paths, not {rule.rule}")
+        paths[rule.rule] = route
+    missing = set(by_endpoint) - {route.endpoint for route in paths.values()}
+    if missing:
+        raise RuntimeError(f"no route in the app for {', '.join(sorted(missing))}")
+    return paths
+
+
+def skipped_hooks(app: Flask, routes: Iterable[IntakeRoute]) -> list[str]:
+    """The app's hooks and error handlers that Flask would run on a lane route, and the lane not.
+
+    The lane mirrors APP_HOOKS, each route's own `hooks`, and the one error handler (through
+    `errors.refusal`); anything else registered for the app or a route's blueprint is listed.
+    """
+    skipped = [f"teardown_appcontext {f.__qualname__}" for f in app.teardown_appcontext_funcs]
+    for route in routes:
+        mirrored = APP_HOOKS | set(route.hooks)
+        for scope in _scopes(route.endpoint):
+            where = scope or "app"
+            for kind, registry in (
+                ("before_request", app.before_request_funcs),
+                ("after_request", app.after_request_funcs),
+                ("teardown_request", app.teardown_request_funcs),
+                ("url_value_preprocessor", app.url_value_preprocessors),
+            ):
+                skipped += [
+                    f"{kind} {func.__qualname__} ({where})"
+                    for func in registry.get(scope, ())
+                    if func not in mirrored
+                ]
+            for handlers in app.error_handler_spec.get(scope, {}).values():
+                skipped += [
+                    f"errorhandler({exc.__name__}) {handler.__qualname__} ({where})"
+                    for exc, handler in handlers.items()
+                    if handler is not errors.handle_error
+                ]
+    return list(dict.fromkeys(skipped))  # app-wide ones once, however many routes
+
+
+def _scopes(endpoint: str) -> list[str | None]:
+    """Where Flask looks for an endpoint's hooks: the app, then each enclosing blueprint."""
+    scopes: list[str | None] = [None]
+    blueprint = endpoint.rpartition(".")[0]
+    while blueprint:
+        scopes.append(blueprint)
+        blueprint = blueprint.rpartition(".")[0]
+    return scopes

@@ -30,7 +30,7 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 #: Intake endpoints whose refusals (4xx/5xx) are counted per source; 2xx outcomes (and
 #: conflicts) are counted by the intake Lua script itself. Braze and SFMC endpoints are
 #: recognised by blueprint below, so new views there need no entry here.
-INTAKE_ENDPOINTS: dict[str, str] = {"api.create_distribution": "api"}
+INTAKE_ENDPOINTS: dict[str, str] = {"v1.create_distribution": "api"}
 
 #: Outcomes the intake script has already counted: the after-request hook must not count
 #: the same request again by its status.
@@ -115,8 +115,12 @@ def finish(
     source: str | None = None,
     outcome: str | None = None,
     distribution_id: str | None = None,
-) -> None:
-    """End a request: count a refused intake request, write the access-log line, unbind."""
+) -> tuple[tuple[str, str], ...]:
+    """End a request: count a refused intake request, write the access-log line, unbind.
+
+    Returns the headers every answer carries (its request id). Flask's after-request hook and
+    the intake lane both end their requests here, so both log and answer alike.
+    """
     if status >= 400 and outcome not in _SCRIPT_COUNTED:
         _count_refusal(services, source, status)
     level = logging.INFO if status >= 400 or outcome == "created" else logging.DEBUG
@@ -140,6 +144,7 @@ def finish(
                 fields[name] = value
         log.log(level, "request", extra=fields)
     _CURRENT_ID.set(None)
+    return (("X-Request-ID", request_id),) if request_id else ()
 
 
 def begin_request() -> None:
@@ -149,21 +154,19 @@ def begin_request() -> None:
 
 
 def end_request(response: Response) -> Response:
-    """Flask's after-request hook: echo the request id, then `finish`."""
-    request_id = g.get("request_id")
-    if request_id:
-        response.headers["X-Request-ID"] = request_id
-    finish(
+    """Flask's after-request hook: `finish`, and the headers it names."""
+    for name, value in finish(
         current_services(),
         method=request.method,
         path=request.path,
         status=response.status_code,
-        request_id=request_id,
+        request_id=g.get("request_id"),
         started=g.get("request_started"),
         source=g.get("source") or intake_source(request.endpoint, request.method),
         outcome=g.get("outcome"),
         distribution_id=g.get("distribution_id"),
-    )
+    ):
+        response.headers[name] = value
     return response
 
 

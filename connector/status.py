@@ -16,9 +16,9 @@ from flask import Blueprint, Response, render_template, request
 
 from connector.operator_auth import require_operator
 from ledger import queries
-from ledger.actions import AdminError
 from ledger.census import count_states
 from ledger.states import State
+from wiring.errors import NotFound
 from wiring.services import current_services as services
 
 bp = Blueprint("status", __name__)
@@ -174,7 +174,7 @@ def send_page(distribution_id: str) -> Response:
     svc = services()
     try:
         dist = queries.show(svc.ledger, distribution_id)
-    except AdminError as exc:
+    except NotFound as exc:
         html = render_template("send.html", missing=exc.message, id_parts=id_parts,
                                distribution_id=distribution_id)
         return _page(html, 404)

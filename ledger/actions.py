@@ -25,6 +25,7 @@ from ledger.lockout import AuthLockout
 from ledger.record import ADMIN_FIELD, Distribution, last_action, undoable
 from ledger.states import State
 from ledger.store import Ledger
+from wiring.errors import BadRequest, Conflict, NotFound
 
 #: States an operator may retry: Punchh provably created nothing in either.
 RETRYABLE = (State.FAILED, State.REJECTED)
@@ -35,16 +36,6 @@ MAX_ACTOR = 64
 MAX_REASON = 300
 
 _PRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class AdminError(Exception):
-    """An operation refused: unknown distribution, wrong state, nothing to undo."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -75,10 +66,10 @@ def clean_actor(value: str | None, default: str) -> str:
 
 
 def get(ledger: Ledger, distribution_id: str) -> Distribution:
-    """The record, or a 404-shaped AdminError."""
+    """The record, or NotFound."""
     dist = ledger.get(distribution_id)
     if dist is None:
-        raise AdminError(404, "not_found", f"no distribution {distribution_id!r} (or it expired)")
+        raise NotFound(f"no distribution {distribution_id!r} (or it expired)")
     return dist
 
 
@@ -118,15 +109,13 @@ def resolve(
 ) -> ActionResult:
     """unknown → committed with Punchh's campaign id, or (not created) → queued to commit."""
     if (campaign_id is None) == (not not_created):
-        raise AdminError(
-            400, "invalid_request", "give exactly one of campaign_id or not_created"
-        )
+        raise BadRequest("give exactly one of campaign_id or not_created")
     dist = get(ledger, distribution_id)
     if not_created:
         _refuse_while_locked_out(lockout, "resolve --not-created")
     if campaign_id is not None:
         if campaign_id < 1:
-            raise AdminError(400, "invalid_request", "campaign_id must be a positive integer")
+            raise BadRequest("campaign_id must be a positive integer")
         return _act(
             ledger,
             dist,
@@ -196,13 +185,12 @@ def undo(
     dist = get(ledger, distribution_id)
     last = last_action(dist)
     if not last:
-        raise AdminError(409, "cannot_undo", "no admin action on this distribution to undo")
+        raise Conflict("no admin action on this distribution to undo", code="cannot_undo")
     if not undoable(dist, last):
-        raise AdminError(
-            409,
-            "cannot_undo",
+        raise Conflict(
             f"the distribution has moved on since {last['action']} by {last['by']} "
             f"(now {dist.state}); nothing was undone",
+            code="cannot_undo",
         )
     target = State(last["from"])
     restore: dict[str, str | int | float] = dict(last.get("restore", {}))
@@ -217,8 +205,8 @@ def undo(
         note=note[:MAX_REASON],
     )
     if not changed:
-        raise AdminError(
-            409, "cannot_undo", f"the distribution moved to {before} meanwhile; nothing undone"
+        raise Conflict(
+            f"the distribution moved to {before} meanwhile; nothing undone", code="cannot_undo"
         )
     result = ActionResult(dist.id, "undo", before, target.value, actor, note)
     return _with_job(ledger, queue, result) if target == State.QUEUED else result
@@ -233,10 +221,9 @@ def _refuse_while_locked_out(lockout: AuthLockout, action: str) -> None:
     """
     refusal = lockout.current()
     if refusal is not None:
-        raise AdminError(
-            409,
-            "punchh_locked_out",
+        raise Conflict(
             f"cannot {action} now: {refusal.describe()}; then {action} again",
+            code="punchh_locked_out",
         )
 
 
@@ -254,11 +241,10 @@ def _act(
 ) -> ActionResult:
     """One compare-and-set transition that records the action and what undo needs."""
     if dist.state not in allowed_from:
-        raise AdminError(
-            409,
-            "wrong_state",
+        raise Conflict(
             f"cannot {action} a distribution in state {dist.state!r} "
             f"(only {', '.join(s.value for s in allowed_from)})",
+            code="wrong_state",
         )
     now = time.time()
     restore = {name: dist.fields.get(name, "") for name in fields}
@@ -281,10 +267,9 @@ def _act(
         now=now,
     )
     if not changed:
-        raise AdminError(
-            409,
-            "wrong_state",
+        raise Conflict(
             f"cannot {action}: the distribution moved to {before!r} meanwhile",
+            code="wrong_state",
         )
     return ActionResult(dist.id, action, before, to.value, actor, note)
 

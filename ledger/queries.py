@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.actions import AdminError, get
+from ledger.actions import get
 from ledger.record import Distribution, iso, last_action, undoable
 from ledger.states import State
 from ledger.store import Ledger
+from wiring.errors import BadRequest
 
 
 def parse_time(value: str | None) -> float | None:
@@ -61,10 +62,9 @@ def list_distributions(
     known = {s.value for s in State}
     unknown = [s for s in wanted if s not in known]
     if unknown:
-        raise AdminError(
-            400,
-            "invalid_state",
+        raise BadRequest(
             f"unknown state {unknown[0]!r}; one of {', '.join(s.value for s in State)}",
+            code="invalid_state",
         )
     return ledger.recent(
         states=wanted, source=source or None, since=since, until=until, limit=max(1, limit)

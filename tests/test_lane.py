@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 import redis
-from flask import Flask
+from flask import Blueprint, Flask, Response
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.test import Client, TestResponse
 
+from connector import braze as braze_view
 from connector import create_app, request_log
 from connector import intake_lane as lane
-from connector.intake_lane import IntakeLane
+from connector.intake_lane import IntakeLane, route_paths, skipped_hooks
+from connector.sfmc import execute as execute_view
 from tests.sfmc_sim import execute_claims, sign
 from wiring.services import Services
 from wiring.settings import Settings
@@ -226,7 +228,7 @@ def test_unexpected_failure_is_500_and_logged(
     def broken(*args: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(lane, "submit", broken)  # a fault nothing real here can produce
+    monkeypatch.setattr(lane, "count", broken)  # a fault nothing real here can produce
     answer = braze(paths.lane, braze_body("cmp-1"))
     assert answer.status_code == 500
     assert answer.json == {
@@ -261,3 +263,57 @@ def test_access_log_and_request_ids(
     logging.getLogger("connector.test").warning("after")
     assert not hasattr(caplog.records[-1], "request_id")
     assert paths.flask_calls == 0
+
+
+def test_the_lane_serves_the_paths_the_url_map_gives(app: Flask) -> None:
+    assert isinstance(app.wsgi_app, IntakeLane)
+    assert app.wsgi_app.routes == {
+        "/webhooks/braze": braze_view.ROUTE,
+        "/sfmc/execute": execute_view.ROUTE,
+    }
+    moved = Flask("moved")
+    moved.add_url_rule(
+        "/hooks/v2/braze", "braze.braze_webhook", lambda: "", methods=["POST"]
+    )
+    moved.add_url_rule("/sfmc/execute", "sfmc.execute", lambda: "", methods=["POST"])
+    assert route_paths(moved, (braze_view.ROUTE, execute_view.ROUTE)) == {
+        "/hooks/v2/braze": braze_view.ROUTE,
+        "/sfmc/execute": execute_view.ROUTE,
+    }
+    with pytest.raises(RuntimeError, match=r"no route in the app for sfmc\.execute"):
+        route_paths(Flask("bare"), (execute_view.ROUTE,))
+
+
+def test_a_hook_the_lane_would_skip_stops_the_app(app: Flask, services: Services) -> None:
+    """A new app-wide or route-blueprint hook (or error handler) runs in Flask, not the lane."""
+    assert isinstance(app.wsgi_app, IntakeLane)
+    routes = tuple(app.wsgi_app.routes.values())
+    assert skipped_hooks(app, routes) == []
+
+    other = Blueprint("other", __name__)
+
+    @other.after_request
+    def elsewhere(response: Response) -> Response:  # not on a lane route: no concern
+        return response
+
+    app.register_blueprint(other)
+    assert skipped_hooks(app, routes) == []
+
+    @app.before_request
+    def audit() -> None:
+        return None
+
+    def stamp(response: Response) -> Response:
+        return response
+
+    app.after_request_funcs.setdefault("sfmc", []).append(stamp)
+    app.teardown_request_funcs.setdefault("braze", []).append(lambda exc: None)
+    app.register_error_handler(KeyError, lambda exc: ("", 500))
+    found = skipped_hooks(app, routes)
+    assert any(s.startswith("before_request") and "audit" in s and "(app)" in s for s in found)
+    assert any(s.startswith("after_request") and "stamp" in s and "(sfmc)" in s for s in found)
+    assert any(s.startswith("teardown_request") and "(braze)" in s for s in found)
+    assert any(s.startswith("errorhandler(KeyError)") for s in found)
+    assert not any("elsewhere" in s for s in found)
+    with pytest.raises(RuntimeError, match="the intake lane would skip these"):
+        IntakeLane.wrap(app, services, routes)

@@ -7,8 +7,8 @@ import time
 import jwt
 import pytest
 
-from connector.errors import ApiError
-from connector.sfmc_jwt import verify
+from connector.sfmc.jwt_body import verify
+from wiring.errors import ApiError
 
 SECRET = "a-signing-secret-of-decent-length-000"
 NOW = 1_800_000_000.0

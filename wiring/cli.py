@@ -19,11 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from ledger import actions, queries
-from ledger.actions import ActionResult, AdminError
+from ledger.actions import ActionResult
 from ledger.lockout import unlock_punchh
 from ledger.states import State
 from ledger.sweep import sweep
 from wiring import local_stack, release_check
+from wiring.errors import ApiError, InvalidQuery
 from wiring.services import Services
 from wiring.settings import ConfigError, Settings
 
@@ -122,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return CONFIG_ERROR
-    except AdminError as exc:
+    except ApiError as exc:
         if getattr(args, "json", False):
             print(json.dumps({"error": {"code": exc.code, "message": exc.message}}), file=out)
         print(f"refused: {exc.message}", file=sys.stderr)
@@ -173,7 +174,7 @@ def _list(services: Services, args: argparse.Namespace, out: TextIO) -> int:
         since = queries.parse_time(args.since)
         until = queries.parse_time(args.until)
     except ValueError as exc:
-        raise AdminError(400, "invalid_query", f"--since/--until {exc}") from exc
+        raise InvalidQuery(f"--since/--until {exc}") from exc
     states = [s.strip() for value in args.state for s in value.split(",")]
     found = queries.list_distributions(
         services.ledger, states=states, source=args.source, since=since, until=until,

@@ -15,14 +15,6 @@ from adapters.braze import BrazeWebhookSchema
 from adapters.generic import DistributionSchema
 from adapters.sfmc import ExecuteSchema
 from adapters.sfmc_config import LifecycleSchema
-from connector.admin import (
-    ActionResultSchema,
-    ActionSchema,
-    CheckReportSchema,
-    CheckSchema,
-    ResolveSchema,
-    UnlockResultSchema,
-)
 from connector.openapi.schemas import (
     AcceptedSchema,
     DistributionDetailSchema,
@@ -31,6 +23,14 @@ from connector.openapi.schemas import (
     HealthSchema,
     PunchhListSchema,
     ReadySchema,
+)
+from connector.v1.schemas import (
+    ActionResultSchema,
+    ActionSchema,
+    CheckReportSchema,
+    CheckSchema,
+    ResolveSchema,
+    UnlockResultSchema,
 )
 
 JSON = "application/json"
@@ -94,7 +94,7 @@ def _lifecycle() -> Op:
 
 #: Endpoint name → description.
 OPERATIONS: dict[str, Op] = {
-    "api.create_distribution": Op(
+    "v1.create_distribution": Op(
         "Request one distribution (the Idempotency-Key header names the send)",
         tag="distributions",
         body=DistributionSchema,
@@ -135,26 +135,26 @@ OPERATIONS: dict[str, Op] = {
     "sfmc.publish": _lifecycle(),
     "sfmc.stop": _lifecycle(),
     "sfmc.validate_activity": _lifecycle(),
-    "api.show_distribution": Op(
+    "v1.show_distribution": Op(
         "One distribution and its events",
         tag="distributions",
         responses={"200": Reply("the distribution", DistributionDetailSchema),
                    "404": Reply("no such distribution (or it expired)", ErrorSchema)},
     ),
-    "api.list_segments": Op(
+    "v1.list_segments": Op(
         "Punchh segments matching a query (cached)",
         tag="punchh",
         query=(("query", "string", "search text"),),
         responses={"200": Reply("matching segments", PunchhListSchema), **PUNCHH_LIST_RESPONSES},
     ),
-    "api.list_redeemables": Op(
+    "v1.list_redeemables": Op(
         "Punchh redeemables matching a query (cached)",
         tag="punchh",
         query=(("query", "string", "search text"),),
         responses={"200": Reply("matching redeemables", PunchhListSchema),
                    **PUNCHH_LIST_RESPONSES},
     ),
-    "admin.list_distributions": Op(
+    "v1.list_distributions": Op(
         "List distributions, newest first",
         tag="admin",
         query=(
@@ -166,32 +166,32 @@ OPERATIONS: dict[str, Op] = {
         ),
         responses={"200": Reply("distributions", DistributionListSchema)},
     ),
-    "admin.retry_distribution": Op(
+    "v1.retry_distribution": Op(
         "Retry a failed (or rejected) distribution",
         tag="admin", body=ActionSchema, body_required=False, responses=ACTION_RESPONSES,
     ),
-    "admin.resolve_distribution": Op(
+    "v1.resolve_distribution": Op(
         "Resolve an unknown distribution after checking Punchh",
         tag="admin", body=ResolveSchema, responses=ACTION_RESPONSES,
     ),
-    "admin.release_distribution": Op(
+    "v1.release_distribution": Op(
         "Release a held distribution (commit it)",
         tag="admin", body=ActionSchema, body_required=False, responses=ACTION_RESPONSES,
     ),
-    "admin.cancel_distribution": Op(
+    "v1.cancel_distribution": Op(
         "Cancel a held, queued, failed or unknown distribution",
         tag="admin", body=ActionSchema, body_required=False, responses=ACTION_RESPONSES,
     ),
-    "admin.undo_distribution": Op(
+    "v1.undo_distribution": Op(
         "Undo the last admin action while nothing has moved since",
         tag="admin", body=ActionSchema, body_required=False, responses=ACTION_RESPONSES,
     ),
-    "admin.unlock_punchh": Op(
+    "v1.unlock_punchh": Op(
         "End the Punchh key lockout now (retrying a distribution does not)",
         tag="admin", body=ActionSchema, body_required=False,
         responses={"200": Reply("what was cleared", UnlockResultSchema)},
     ),
-    "admin.check": Op(
+    "v1.check": Op(
         "Check configuration, Redis, and Punchh reachability and key validity",
         tag="admin", body=CheckSchema, body_required=False,
         responses={"200": Reply("every check's result", CheckReportSchema)},

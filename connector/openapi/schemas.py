@@ -13,7 +13,7 @@ from adapters.braze import BrazeWebhookSchema
 from adapters.generic import DistributionSchema
 from adapters.sfmc import ExecuteSchema
 from adapters.sfmc_config import LifecycleSchema
-from connector.admin import (
+from connector.v1.schemas import (
     ActionResultSchema,
     ActionSchema,
     CheckItemSchema,

@@ -6,8 +6,7 @@ from typing import Any
 
 #: Security by blueprint when an operation does not say (alternatives: any one suffices).
 BLUEPRINT_SECURITY: dict[str, tuple[str, ...]] = {
-    "api": ("apiToken",),
-    "admin": ("apiToken",),
+    "v1": ("apiToken",),
     "braze": ("brazeToken",),
     "sfmc": ("sfmcJwt",),
     "metrics": ("apiToken", "apiTokenBasic"),

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connector.bodies import loads, parse_json
-from connector.errors import ApiError
+from wiring.errors import InvalidBody, Unauthorized
 
 #: The only algorithm Journey Builder uses; pinned so `alg: none` or RS/HS-confusion fails.
 ALGORITHM = "HS256"
@@ -29,9 +29,9 @@ _COMPACT = re.compile(rb"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 _WRAPPER_KEYS = ("jwt", "token")
 
 
-def _refuse(reason: str) -> ApiError:
+def _refuse(reason: str) -> Unauthorized:
     """The one 401 shape for a body we cannot trust."""
-    return ApiError(401, "invalid_jwt", reason)
+    return Unauthorized(reason, code="invalid_jwt")
 
 
 def _b64(segment: str) -> bytes:
@@ -50,15 +50,15 @@ def _numeric(claims: dict[str, Any], name: str) -> float | None:
 
 
 def verify(token: str, secrets: Sequence[str], *, now: float | None = None) -> dict[str, Any]:
-    """The claims of a token signed with one of `secrets`, or a 401 ApiError saying why not.
+    """The claims of a token signed with one of `secrets`, or Unauthorized saying why not.
 
     HS256 checked directly with hmac (RFC 7515/7519): the algorithm is pinned, the signature
     compared in constant time against every secret, then exp/nbf/iat checked when present.
-    PyJWT did the same at ≈ 170 µs a call, most of it re-validating base64 in Python, on a
-    path Journey Builder calls once per contact.
+    PyJWT did the same several times slower, most of it re-validating base64 in Python
+    (bench/README.md, "Where the time goes"), on a path Journey Builder calls once per contact.
     """
     if not secrets:
-        raise ApiError(401, "not_configured", "SFMC_JWT_SECRET is not configured")
+        raise Unauthorized("SFMC_JWT_SECRET is not configured", code="not_configured")
     parts = token.split(".")
     if len(parts) != 3:
         raise _refuse("the body is not a well-formed JWT")
@@ -124,7 +124,7 @@ def decode_body(
         if allow_plain_json and (mimetype == "application/json" or mimetype.endswith("+json")):
             data = parse_json(raw)
             if not isinstance(data, dict):
-                raise ApiError(400, "invalid_body", "the body must be a JSON object")
+                raise InvalidBody("the body must be a JSON object")
             return data
         raise _refuse("plain JSON is not accepted: set useJwt to true on this activity")
     raise _refuse("the body is not a JWT")

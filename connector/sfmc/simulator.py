@@ -25,15 +25,16 @@ import jwt
 from flask import Blueprint, Response, render_template, request, url_for
 
 from connector.bodies import json_response, parse_json
-from connector.errors import ApiError
-from connector.sfmc import LOCAL_HOSTS
+from connector.sfmc.blueprint import STATIC
+from connector.sfmc.definition import LOCAL_HOSTS
+from wiring.errors import InvalidBody, NotFound
 from wiring.services import current_services as services
 
 bp = Blueprint(
     "sfmc_simulator",
     __name__,
     url_prefix="/sfmc/simulator",
-    static_folder="static/simulator",
+    static_folder=STATIC / "simulator",
     static_url_path="/assets",
 )
 
@@ -57,9 +58,7 @@ def _local_stack_only() -> None:
     settings = services().settings
     host = urlsplit(settings.sfmc_rest_base_url).hostname or ""
     if host not in {h.strip("[]") for h in LOCAL_HOSTS} or not settings.sfmc_jwt_secrets:
-        raise ApiError(
-            404,
-            "not_found",
+        raise NotFound(
             "the Journey Builder simulator runs only on a local stack (`make run`), where "
             "SFMC_REST_BASE_URL is the sandbox's Marketing Cloud stand-in",
         )
@@ -96,20 +95,20 @@ def bodies() -> Response:
     """Execute bodies for N contacts of one run, signed as Journey Builder signs them."""
     data = parse_json(request.get_data(cache=False))
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_body", "send a JSON object: activity, journeyId, contacts")
+        raise InvalidBody("send a JSON object: activity, journeyId, contacts")
     contacts = data.get("contacts")
     if isinstance(contacts, bool) or not isinstance(contacts, int) or not (
         1 <= contacts <= MAX_CONTACTS
     ):
-        raise ApiError(400, "invalid_body", f"contacts must be 1 to {MAX_CONTACTS}")
+        raise InvalidBody(f"contacts must be 1 to {MAX_CONTACTS}")
     activity = data.get("activity")
     if not isinstance(activity, dict):
-        raise ApiError(400, "invalid_body", "activity must be the activity Journey Builder saved")
+        raise InvalidBody("activity must be the activity Journey Builder saved")
     arguments = activity.get("arguments")
     execute = arguments.get("execute") if isinstance(arguments, dict) else None
     in_arguments = execute.get("inArguments") if isinstance(execute, dict) else None
     if not isinstance(in_arguments, list) or not in_arguments:
-        raise ApiError(400, "invalid_body", "the activity has no inArguments: press Done first")
+        raise InvalidBody("the activity has no inArguments: press Done first")
     run_id = f"run-{uuid.uuid4().hex[:12]}"
     resolved = json.loads(BINDING.sub(run_id, json.dumps(in_arguments)))
     secret = services().settings.sfmc_jwt_secrets[0]
@@ -144,7 +143,7 @@ def distribution(distribution_id: str) -> Response:
     """The send the run made: state, recipients, the Punchh campaign (no guest data)."""
     record = services().ledger.get(distribution_id)
     if record is None:
-        raise ApiError(404, "not_found", f"no distribution {distribution_id!r}")
+        raise NotFound(f"no distribution {distribution_id!r}")
     body = record.as_dict()
     shown = ("distribution_id", "state", "recipients", "campaign_id", "segment", "redeemable",
              "start_time", "last_error")

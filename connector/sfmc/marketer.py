@@ -14,8 +14,8 @@ import logging
 import httpx
 import redis
 
-from connector.auth import bearer_token
-from connector.errors import ApiError
+from connector.auth import bearer_refused, bearer_token
+from wiring.errors import BadGateway, Unavailable
 from wiring.settings import Settings
 
 log = logging.getLogger("connector.sfmc")
@@ -39,17 +39,14 @@ def require_marketer(
     *,
     transport: httpx.BaseTransport | None = None,
 ) -> None:
-    """Raise an ApiError unless the header carries a token Marketing Cloud vouches for."""
+    """Return when Marketing Cloud vouches for the header's token; refuse (401, 502, 503) else."""
     token = bearer_token(header)
     if token is None:
-        raise ApiError(
-            401,
-            "missing_token",
-            "send the Marketing Cloud token as Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": "Bearer"},
+        raise bearer_refused(
+            "send the Marketing Cloud token as Authorization: Bearer <token>", "missing_token"
         )
     if not settings.sfmc_rest_base_url:
-        raise ApiError(503, "not_configured", "SFMC_REST_BASE_URL is not configured")
+        raise Unavailable("SFMC_REST_BASE_URL is not configured", code="not_configured")
     key = cache_key(settings, token)
     if settings.sfmc_token_cache_seconds > 0 and cache.exists(key):
         return
@@ -59,22 +56,18 @@ def require_marketer(
             reply = client.get(url, headers={"Authorization": f"Bearer {token}"})
     except httpx.HTTPError as exc:
         log.warning("tokenContext unreachable", extra={"error": type(exc).__name__})
-        raise ApiError(
-            502, "sfmc_unavailable", "Marketing Cloud could not be reached to check the token"
+        raise BadGateway(
+            "Marketing Cloud could not be reached to check the token", code="sfmc_unavailable"
         ) from exc
     if reply.status_code in (401, 403):
-        raise ApiError(
-            401,
-            "invalid_token",
-            "Marketing Cloud did not accept the token; reopen the activity",
-            headers={"WWW-Authenticate": "Bearer"},
+        raise bearer_refused(
+            "Marketing Cloud did not accept the token; reopen the activity", "invalid_token"
         )
     if reply.status_code != 200:
         log.warning("tokenContext refused", extra={"status": reply.status_code})
-        raise ApiError(
-            502,
-            "sfmc_unavailable",
+        raise BadGateway(
             f"Marketing Cloud answered {reply.status_code} when checking the token",
+            code="sfmc_unavailable",
         )
     if settings.sfmc_token_cache_seconds > 0:
         cache.set(key, "1", ex=settings.sfmc_token_cache_seconds)
