@@ -223,7 +223,7 @@ def with_guest(call: BrazeCall, body: dict[str, Any]) -> BrazeCall:
         body.get(EMAIL_FIELD),
         user_field=USER_ID_FIELD,
         email_field=EMAIL_FIELD,
-        test=call.test_send,
+        refuse=not call.test_send,
     )
     return replace(call, guest=guest, guest_problem=problem)
 

@@ -52,13 +52,13 @@ def read_guest(user_id: Any, email: Any, *, user_field: str, email_field: str) -
 
 
 def guest_or_problem(
-    user_id: Any, email: Any, *, user_field: str, email_field: str, test: bool
+    user_id: Any, email: Any, *, user_field: str, email_field: str, refuse: bool
 ) -> tuple[Guest | None, str]:
-    """The identifier; for a test, instead of refusing, what a real recipient would be told."""
+    """The identifier; unless told to `refuse` (raise), None and what is wrong with it."""
     try:
         return read_guest(user_id, email, user_field=user_field, email_field=email_field), ""
     except ValidationError as exc:
-        if not test:
+        if refuse:
             raise
         messages: Any = exc.normalized_messages()  # type: ignore[no-untyped-call]
         return None, "; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())

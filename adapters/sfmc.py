@@ -225,13 +225,17 @@ EMAIL_ARGUMENT = "email"
 
 
 def with_guest(execute: Execute, merged: dict[str, Any]) -> Execute:
-    """Add the contact's identifier; a real contact without one is refused, a test told."""
+    """Add the contact's identifier, or say what is wrong with it.
+
+    Never refused: any answer but a 200 ejects the contact from the journey, so a contact
+    without a usable identifier is counted as missing on its send instead (and a test told).
+    """
     guest, problem = guest_or_problem(
         merged.get(USER_ID_ARGUMENT),
         merged.get(EMAIL_ARGUMENT),
         user_field=f"inArguments.{USER_ID_ARGUMENT}",
         email_field=f"inArguments.{EMAIL_ARGUMENT}",
-        test=execute.test,
+        refuse=False,
     )
     return replace(execute, guest=guest, guest_problem=problem)
 

@@ -23,13 +23,15 @@ def submit(
     *,
     alerts: bool,
     guest: Guest | None = None,
+    recipient: bool = True,
 ) -> IntakeResult:
     """Record one recipient's request; the first of a send also queues its commit job.
 
     `alerts`: whether operator alerts are on (ALERT_WEBHOOK_URL), for a send held at intake.
-    `guest`: the recipient's identifier, for a send that gifts its recipients.
+    `guest`: the recipient's identifier, for a send that gifts its recipients; `recipient`
+    False for a request that opens such a send without being one of its recipients.
     """
-    result = ledger.intake(req, guest=guest)
+    result = ledger.intake(req, guest=guest, recipient=recipient)
     if (
         req.gifts_recipients
         and result.outcome == "counted"

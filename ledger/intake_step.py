@@ -27,7 +27,12 @@ class IntakeStep(LedgerBase):
     """The ledger's intake: one atomic Lua step per request (part of ledger.store.Ledger)."""
 
     def intake(
-        self, req: DistributionRequest, *, guest: Guest | None = None, now: float | None = None
+        self,
+        req: DistributionRequest,
+        *,
+        guest: Guest | None = None,
+        recipient: bool = True,
+        now: float | None = None,
     ) -> IntakeResult:
         """Count one more recipient, or create the record: atomic, and one round trip for
         every request but the first of a send (which takes a second, carrying the record).
@@ -37,15 +42,16 @@ class IntakeStep(LedgerBase):
         new send named after the moment it began (docs/send-identity.md).
 
         A send that gifts its recipients (audience mode) stores the recipient's `guest`
-        identifier on the send's pending list in the same step (ledger/audience.py).
+        identifier on the send's pending list in the same step (ledger/audience.py); a
+        recipient without one is counted as missing, and a request that is no `recipient`
+        (an API call opening the send) stores nothing.
         """
         now = time.time() if now is None else now
         count_script, intake_script, tail = self._count, self._intake, []
         if req.gifts_recipients:
-            if guest is None:
-                raise ValueError("a request that gifts its recipients needs the guest")
+            item = encode(guest) if guest is not None else ("" if recipient else ".")
             count_script, intake_script = self._audience_count, self._audience_intake
-            tail = [self.audience.pending_prefix, encode(guest)]
+            tail = [self.audience.pending_prefix, item]
         follow = req.follows_send
         keys = [
             "" if follow else self.record_key(req.distribution_id),

@@ -104,7 +104,8 @@ end
 """
 # Audience mode (docs/audience-mode.md): the same scripts, with two more ARGV at the end — the
 # pending-list key prefix and this recipient's identifier — taken off before anything reads
-# ARGV. Each counted recipient's identifier joins its send's pending list, in the same atomic
+# ARGV ('' for a recipient without one, counted as missing; '.' for a request that is no
+# recipient). Each counted recipient's identifier joins its send's pending list, in the same atomic
 # step as the count, so a 2xx means it will reach Punchh; one arriving after the send's
 # `late_at` (set at its commit: too close to the start time to be gifted) is counted late and
 # its identifier never stored. A replay or a conflict is neither counted nor stored.
@@ -113,6 +114,11 @@ _AUDIENCE_MODE = """
 local guest = table.remove(ARGV)
 local pending_prefix = table.remove(ARGV)
 local function _audience(rk, id, now)
+  if guest == '.' then return end  -- not a recipient (POST /v1/distributions opening a send)
+  if guest == '' then  -- a recipient whose identifier the platform did not render
+    redis.call('HINCRBY', rk, 'audience_missing', 1)
+    return
+  end
   local late = tonumber(redis.call('HGET', rk, 'late_at'))
   if late and now >= late then
     redis.call('HINCRBY', rk, 'audience_late', 1)
