@@ -9,6 +9,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from ledger.states import State
 from tests.helpers import leaked, redis_dump
 from tests.sfmc_sim import execute_claims, sign
 from wiring.services import Services
@@ -120,3 +121,81 @@ def test_sfmc_execute_counts_the_contact_and_stores_only_its_identifier(
     assert valid.json["punchh_status"] == "valid"
     assert pending(services, dist_id) == 1
     assert leaked(caplog.text, SECRET_IDS) == []
+
+
+def open_send(client: FlaskClient, key: str = "aud-1") -> str:
+    from tests.conftest import API_TOKEN
+
+    reply = client.post(
+        "/v1/distributions",
+        json={"audience": "recipients", "redeemable": "Free Coffee"},
+        headers={"Authorization": f"Bearer {API_TOKEN}", "Idempotency-Key": key},
+    )
+    assert reply.status_code == 202, reply.json
+    return str(reply.json["distribution_id"])
+
+
+def v1(client: FlaskClient, path: str, body: Any = None):  # type: ignore[no-untyped-def]
+    from tests.conftest import API_TOKEN
+
+    return client.post(
+        f"/v1/distributions/{path}", json=body, headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+
+
+def test_v1_opens_a_send_takes_recipients_in_calls_of_1000_and_ends_it(
+    client: FlaskClient, services: Services
+) -> None:
+    dist_id = open_send(client)
+    dist = services.ledger.get(dist_id)
+    assert dist is not None and dist.int_field("audience_missing") == 0
+    added = v1(client, f"{dist_id}/recipients", {"user_ids": [880001, "880002"],
+                                                   "emails": ["guest3@example.com"]})
+    assert added.status_code == 202
+    assert added.json == {"distribution_id": dist_id, "state": "queued", "accepted": 3, "late": 0}
+    assert pending(services, dist_id) == 3
+    too_many = v1(client, f"{dist_id}/recipients", {"user_ids": list(range(1, 1002))})
+    assert too_many.status_code == 400 and pending(services, dist_id) == 3
+    bad = v1(client, f"{dist_id}/recipients", {"emails": ["secret-not-an-address"]})
+    assert bad.status_code == 400 and "secret-not-an-address" not in bad.get_data(as_text=True)
+    ended = v1(client, f"{dist_id}/end", {"reason": "all sent"})
+    assert ended.status_code == 200 and ended.json["job_id"]
+    dist = services.ledger.get(dist_id)
+    assert dist is not None and dist.fields["ended"] == "1"
+
+
+def test_v1_refuses_recipients_for_a_segment_send_and_after_a_cancel(
+    client: FlaskClient, services: Services
+) -> None:
+    from tests.conftest import API_TOKEN
+
+    segment = client.post(
+        "/v1/distributions",
+        json={"segment": "Lapsed 90 days", "redeemable": "Free Coffee"},
+        headers={"Authorization": f"Bearer {API_TOKEN}", "Idempotency-Key": "seg-1"},
+    ).json["distribution_id"]
+    refused = v1(client, f"{segment}/recipients", {"user_ids": [1]})
+    assert refused.status_code == 409
+    assert refused.json["error"]["code"] == "not_an_audience_send"
+    assert v1(client, "nope/recipients", {"user_ids": [1]}).status_code == 404
+    dist_id = open_send(client, "aud-2")
+    v1(client, f"{dist_id}/recipients", {"user_ids": [880001, 880002]})
+    assert v1(client, f"{dist_id}/cancel").status_code == 200
+    assert pending(services, dist_id) == 0  # a cancelled send's guests are forgotten at once
+    assert v1(client, f"{dist_id}/recipients", {"user_ids": [1]}).status_code == 409
+
+
+def test_commit_partial_needs_a_failed_audience_send_with_guests_added(
+    client: FlaskClient, services: Services
+) -> None:
+    dist_id = open_send(client, "aud-3")
+    v1(client, f"{dist_id}/recipients", {"user_ids": [880001, 880002, 880003]})
+    early = v1(client, f"{dist_id}/commit-partial")
+    assert early.status_code == 409
+    services.ledger.transition(dist_id, State.FAILED, fields={"audience_added": 1})
+    partial = v1(client, f"{dist_id}/commit-partial", {"reason": "Punchh keeps refusing"})
+    assert partial.status_code == 200, partial.json
+    assert partial.json["state"] == "queued" and partial.json["job_id"]
+    dist = services.ledger.get(dist_id)
+    assert dist is not None and dist.int_field("audience_not_added") == 3
+    assert pending(services, dist_id) == 0
