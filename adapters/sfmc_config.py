@@ -14,13 +14,15 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from adapters.common import Name, StartTime
 from adapters.sfmc import (
+    EMAIL_ARGUMENT,
     UNRESOLVED,
+    USER_ID_ARGUMENT,
     check_audience,
     merge_in_arguments,
     optional_text,
     present_only,
 )
-from adapters.types import AUDIENCES, SEGMENT_AUDIENCE
+from adapters.types import AUDIENCES, RECIPIENTS_AUDIENCE, SEGMENT_AUDIENCE
 
 
 class LifecycleSchema(Schema):
@@ -47,6 +49,9 @@ class ActivityConfigSchema(Schema):
     segment = Name(load_default=None)
     redeemable = Name(required=True)
     audience = fields.String(load_default=SEGMENT_AUDIENCE, validate=validate.OneOf(AUDIENCES))
+    guest_binding = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=500)
+    )
     run_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
     start_time = StartTime(load_default=None, allow_none=True)
     campaign_name = fields.String(
@@ -60,6 +65,27 @@ class ActivityConfigSchema(Schema):
     @validates_schema
     def _one_audience(self, data: dict[str, Any], **kwargs: Any) -> None:
         check_audience(data.get("audience"), data.get("segment"), "segment")
+        if data.get("audience") == RECIPIENTS_AUDIENCE:
+            problem = binding_problem(data.get("guest_binding"))
+            if problem:
+                raise ValidationError(problem, field_name="guest_binding")
+
+
+def binding_problem(binding: str | None) -> str | None:
+    """Why a guest-identifier binding cannot name each contact's guest, or None."""
+    text = (binding or "").strip()
+    if not text:
+        return (
+            "bind each contact's Punchh user id (or email): pick the data extension column "
+            "that holds it"
+        )
+    if not UNRESOLVED.match(text):
+        return (
+            "the guest identifier must be a binding such as "
+            "{{Contact.Attribute.Guests.punchh_user_id}}: a fixed value would name one guest "
+            "for every contact"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,10 @@ class Lifecycle:
     is_published: bool
     segment: str | None
     redeemable: str | None
+    #: SEGMENT_AUDIENCE, or RECIPIENTS_AUDIENCE (the journey's contacts are gifted).
+    audience: str = SEGMENT_AUDIENCE
+    #: Audience mode: the identifier inArgument's binding, when the body carried one.
+    guest_binding: str | None = None
 
     def record_fields(self) -> dict[str, str]:
         """The fields worth keeping on the activity's record (none is guest data)."""
@@ -100,6 +130,8 @@ class ActivityConfig:
     interaction_key: str | None
     #: SEGMENT_AUDIENCE, or RECIPIENTS_AUDIENCE: the journey's contacts are gifted.
     audience: str = SEGMENT_AUDIENCE
+    #: Audience mode: the binding that names each contact's guest (never a value).
+    guest_binding: str | None = None
     #: The journey was never saved, so the activity has no id yet (see connector/sfmc/activity.py).
     draft: bool = False
 
@@ -114,7 +146,8 @@ def parse_lifecycle(body: Any) -> Lifecycle:
     if not isinstance(body, dict):
         raise ValidationError({"_body": ["the decoded body must be a JSON object"]})
     data = _LIFECYCLE.load(body)
-    segment = redeemable = None
+    segment = redeemable = binding = None
+    audience = SEGMENT_AUDIENCE
     execute = (data["arguments"] or {}).get("execute")
     in_args = execute.get("inArguments") if isinstance(execute, dict) else None
     if isinstance(in_args, list) and in_args:
@@ -125,6 +158,10 @@ def parse_lifecycle(body: Any) -> Lifecycle:
             segment = seg.strip()
         if isinstance(red, str) and red.strip() and not UNRESOLVED.match(red.strip()):
             redeemable = red.strip()
+        if merged.get("punchh_audience") == RECIPIENTS_AUDIENCE:
+            audience = RECIPIENTS_AUDIENCE
+            found = merged.get(USER_ID_ARGUMENT) or merged.get(EMAIL_ARGUMENT)
+            binding = str(found)[:500] if found else ""
     version = data["interaction_version"]
     published = data["is_published"]
     return Lifecycle(
@@ -136,6 +173,8 @@ def parse_lifecycle(body: Any) -> Lifecycle:
         is_published=published is True or str(published).lower() == "true",
         segment=segment,
         redeemable=redeemable,
+        audience=audience,
+        guest_binding=binding,
     )
 
 
@@ -159,6 +198,7 @@ def parse_activity_config(body: Any) -> ActivityConfig:
     return ActivityConfig(
         segment=data["segment"] or "",
         audience=data["audience"],
+        guest_binding=optional_text(data["guest_binding"]),
         redeemable=data["redeemable"],
         run_id=optional_text(run_id),
         start_time=data["start_time"],

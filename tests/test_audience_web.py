@@ -199,3 +199,27 @@ def test_commit_partial_needs_a_failed_audience_send_with_guests_added(
     dist = services.ledger.get(dist_id)
     assert dist is not None and dist.int_field("audience_not_added") == 3
     assert pending(services, dist_id) == 0
+
+
+def test_sfmc_validate_checks_the_offer_and_the_identifier_binding_not_a_segment(
+    client: FlaskClient,
+) -> None:
+    from tests.sfmc_sim import lifecycle_claims
+
+    def validate(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+        claims = lifecycle_claims(arguments={"execute": {"inArguments": [args]}})
+        return client.post(
+            "/sfmc/validate", data=sign(claims), headers={"Content-Type": "application/jwt"}
+        )
+
+    offer = {"punchh_audience": "recipients", "punchh_redeemable": "Free Coffee"}
+    unbound = validate(offer)
+    assert unbound.status_code == 400
+    assert "bind each contact's Punchh user id" in unbound.json["error"]["message"]
+    fixed = validate({**offer, "punchh_user_id": "880001"})
+    assert fixed.status_code == 400 and "fixed value" in fixed.json["error"]["message"]
+    bound = validate({**offer, "email": "{{Contact.Attribute.Guests.email}}"})
+    assert bound.status_code == 200, bound.json
+    unknown = validate({**offer, "punchh_redeemable": "No Such Offer",
+                        "punchh_user_id": "{{Contact.Attribute.Guests.punchh_user_id}}"})
+    assert unknown.status_code == 400 and "No Such Offer" in unknown.json["error"]["message"]

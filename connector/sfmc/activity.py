@@ -49,6 +49,8 @@ def config_fields(config: ActivityConfig, source: str) -> dict[str, str]:
         if config.start_time
         else "",
         "campaign_name": config.campaign_name or "",
+        "audience": config.audience,
+        "guest_binding": config.guest_binding or "",
         "config_source": source,
         "configured_at": _now_iso(),
     }
