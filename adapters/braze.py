@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -18,7 +18,16 @@ from marshmallow import (
 )
 
 from adapters.common import Name, from_memo_key, memo_key, parse_start_time
-from adapters.types import GAP_RULE, MAX_PART_LENGTH, DistributionRequest
+from adapters.guest import guest_or_problem
+from adapters.types import (
+    AUDIENCES,
+    GAP_RULE,
+    MAX_PART_LENGTH,
+    RECIPIENTS_AUDIENCE,
+    SEGMENT_AUDIENCE,
+    DistributionRequest,
+    Guest,
+)
 
 SOURCE = "braze"
 
@@ -57,8 +66,22 @@ class OptionalText(fields.String):
 
 #: Optional text fields: an empty value is the same as leaving the field out.
 OPTIONAL_TEXT = frozenset(
-    {"campaign_id", "campaign_name", "canvas_id", "canvas_name", "send_key", "dispatch_id"}
+    {
+        "campaign_id",
+        "campaign_name",
+        "canvas_id",
+        "canvas_name",
+        "send_key",
+        "dispatch_id",
+        "punchh_segment",
+        "punchh_audience",
+    }
 )
+
+#: Audience mode's guest fields: read outside the schema (and its memo), one recipient at a
+#: time, and only when the send gifts its recipients.
+USER_ID_FIELD = "punchh_user_id"
+EMAIL_FIELD = "email"
 
 
 class BrazeWebhookSchema(Schema):
@@ -67,7 +90,18 @@ class BrazeWebhookSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # guest ids, emails and attributes are never read
 
-    punchh_segment = Name(required=True, metadata={"description": "Punchh segment name"})
+    punchh_segment = Name(
+        load_default=None,
+        metadata={"description": "Punchh segment name (leave out with punchh_audience)"},
+    )
+    punchh_audience = fields.String(
+        load_default=SEGMENT_AUDIENCE,
+        validate=validate.OneOf(AUDIENCES),
+        metadata={
+            "description": '"recipients" gifts exactly this send\'s recipients (each body '
+            "then carries punchh_user_id or email); default \"segment\" gifts punchh_segment"
+        },
+    )
     punchh_redeemable = Name(required=True, metadata={"description": "Punchh redeemable name"})
     campaign_id = OptionalText(
         metadata={"description": "{{campaign.${api_id}}} (in a Canvas step: the step id)"}
@@ -105,6 +139,22 @@ class BrazeWebhookSchema(Schema):
         }
 
     @validates_schema
+    def _one_audience(self, data: dict[str, Any], **kwargs: Any) -> None:
+        segment, audience = data.get("punchh_segment"), data.get("punchh_audience")
+        if audience == RECIPIENTS_AUDIENCE and segment:
+            raise ValidationError(
+                'choose one audience: punchh_segment (a Punchh segment) or "punchh_audience": '
+                '"recipients" (this send\'s recipients), not both',
+                field_name="punchh_segment",
+            )
+        if audience != RECIPIENTS_AUDIENCE and not segment:
+            raise ValidationError(
+                'name the Punchh segment to gift, or send "punchh_audience": "recipients" to '
+                "gift exactly this send's recipients",
+                field_name="punchh_segment",
+            )
+
+    @validates_schema
     def _needs_a_campaign(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("campaign_id") is None and data.get("canvas_id") is None:
             raise ValidationError(
@@ -138,6 +188,10 @@ class BrazeCall:
     request: DistributionRequest
     test_send: bool
     placeholder_fields: tuple[str, ...] = ()
+    #: Audience mode: this recipient's identifier (never stored beyond its batch).
+    guest: Guest | None = None
+    #: Audience-mode test send without a usable identifier: what a real send would refuse.
+    guest_problem: str = ""
 
 
 _SCHEMA = BrazeWebhookSchema()  # built once: construction deep-copies every declared field
@@ -156,9 +210,22 @@ def parse(body: Any) -> BrazeCall:
     if not isinstance(body, dict):
         raise ValidationError({"_body": ["the body must be a JSON object or a form"]})
     key = memo_key(body, _READ)
-    if key is None:
-        return _parse(body)
-    return _parse_memo(key)
+    call = _parse(body) if key is None else _parse_memo(key)
+    if not call.request.gifts_recipients:
+        return call
+    return with_guest(call, body)
+
+
+def with_guest(call: BrazeCall, body: dict[str, Any]) -> BrazeCall:
+    """Add the recipient's identifier; a real send without one is refused, a test send told."""
+    guest, problem = guest_or_problem(
+        body.get(USER_ID_FIELD),
+        body.get(EMAIL_FIELD),
+        user_field=USER_ID_FIELD,
+        email_field=EMAIL_FIELD,
+        refuse=not call.test_send,
+    )
+    return replace(call, guest=guest, guest_problem=problem)
 
 
 @lru_cache(maxsize=MEMO_SIZE)
@@ -204,11 +271,12 @@ def _parse(body: dict[str, Any]) -> BrazeCall:
         campaign_ref=campaign_ref or "-",
         send_key=send_key,
         key_rule=key_rule,
-        segment=data["punchh_segment"],
+        segment=data["punchh_segment"] or "",
         redeemable=data["punchh_redeemable"],
         start_time=start,
         campaign_name=_campaign_name(data, send_key),
         trace=trace,
+        audience=data["punchh_audience"],
     )
     return BrazeCall(request, test_send=bool(placeholders), placeholder_fields=placeholders)
 

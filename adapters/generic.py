@@ -5,10 +5,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from adapters.common import Name, StartTime
-from adapters.types import MAX_PART_LENGTH, DistributionRequest
+from adapters.guest import read_guest
+from adapters.types import (
+    AUDIENCES,
+    MAX_PART_LENGTH,
+    RECIPIENTS_AUDIENCE,
+    SEGMENT_AUDIENCE,
+    DistributionRequest,
+    Guest,
+)
+
+#: Identifiers one `POST /v1/distributions/<id>/recipients` may carry: Punchh's own add_users
+#: limit, so a call never has to be split or half-refused.
+MAX_RECIPIENTS_PER_CALL = 1000
 
 SOURCE = "api"
 
@@ -19,7 +39,18 @@ class DistributionSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    segment = Name(required=True, metadata={"description": "Punchh segment name"})
+    segment = Name(
+        load_default=None,
+        metadata={"description": "Punchh segment name (leave out with audience: recipients)"},
+    )
+    audience = fields.String(
+        load_default=SEGMENT_AUDIENCE,
+        validate=validate.OneOf(AUDIENCES),
+        metadata={
+            "description": '"recipients": gift exactly the guests you then post to '
+            "/v1/distributions/{id}/recipients; default \"segment\" gifts `segment`"
+        },
+    )
     redeemable = Name(required=True, metadata={"description": "Punchh redeemable name"})
     start_time = StartTime(
         load_default=None,
@@ -34,6 +65,20 @@ class DistributionSchema(Schema):
         load_default="default",
         metadata={"description": "the calling tool's campaign id; groups sends in the ledger"},
     )
+
+    @validates_schema
+    def _one_audience(self, data: dict[str, Any], **kwargs: Any) -> None:
+        segment, audience = data.get("segment"), data.get("audience")
+        if audience == RECIPIENTS_AUDIENCE and segment:
+            raise ValidationError(
+                'choose one audience: a segment, or "audience": "recipients", not both',
+                field_name="segment",
+            )
+        if audience != RECIPIENTS_AUDIENCE and not segment:
+            raise ValidationError(
+                'name the Punchh segment to gift, or send "audience": "recipients"',
+                field_name="segment",
+            )
 
     @post_load
     def _strip(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -66,8 +111,57 @@ def to_request(body: Any, key_header: str | None) -> DistributionRequest:
         campaign_ref=data["campaign_ref"],
         send_key=key,
         key_rule="idempotency-key",
-        segment=data["segment"],
+        segment=data["segment"] or "",
         redeemable=data["redeemable"],
         start_time=start,
         campaign_name=data["campaign_name"],
+        audience=data["audience"],
     )
+
+
+class RecipientsSchema(Schema):
+    """Body of POST /v1/distributions/{id}/recipients: guests to add to the send's audience."""
+
+    class Meta:
+        unknown = RAISE
+
+    user_ids = fields.List(
+        fields.Raw(),
+        load_default=list,
+        metadata={"description": "Punchh user ids (whole numbers)"},
+    )
+    emails = fields.List(
+        fields.String(),
+        load_default=list,
+        metadata={"description": "guests' email addresses"},
+    )
+
+
+_RECIPIENTS = RecipientsSchema()
+
+
+def to_guests(body: Any) -> list[Guest]:
+    """Validate a recipients body into identifiers; errors name the position, never a value."""
+    if not isinstance(body, dict):
+        raise ValidationError({"_body": ["the body must be a JSON object"]})
+    data = _RECIPIENTS.load(body)
+    total = len(data["user_ids"]) + len(data["emails"])
+    if total == 0:
+        raise ValidationError({"user_ids": ["send at least one user id or email"]})
+    if total > MAX_RECIPIENTS_PER_CALL:
+        raise ValidationError(
+            {"user_ids": [f"at most {MAX_RECIPIENTS_PER_CALL} recipients per call, got {total}"]}
+        )
+    guests: list[Guest] = []
+    problems: dict[str, list[str]] = {}
+    for name, values in (("user_ids", data["user_ids"]), ("emails", data["emails"])):
+        for i, value in enumerate(values):
+            uid, mail = (value, None) if name == "user_ids" else (None, value)
+            try:
+                guests.append(read_guest(uid, mail, user_field=name, email_field=name))
+            except ValidationError:
+                kind = "a Punchh user id (a whole number)" if uid is not None else "an email"
+                problems.setdefault(name, []).append(f"item {i} is not {kind}")
+    if problems:
+        raise ValidationError(problems)
+    return guests

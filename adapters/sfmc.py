@@ -10,23 +10,31 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, replace
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from adapters.common import Name, StartTime, clean_part, from_memo_key, memo_key
-from adapters.types import GAP_RULE, MAX_PART_LENGTH, DistributionRequest
+from adapters.guest import guest_or_problem
+from adapters.types import (
+    AUDIENCES,
+    GAP_RULE,
+    MAX_PART_LENGTH,
+    RECIPIENTS_AUDIENCE,
+    SEGMENT_AUDIENCE,
+    DistributionRequest,
+    Guest,
+)
 
 SOURCE = "sfmc"
 
 #: An inArgument binding Journey Builder did not resolve, e.g. "{{Context.PublicationId}}".
-_UNRESOLVED = re.compile(r"^\{\{.*\}\}$", re.DOTALL)
+UNRESOLVED = re.compile(r"^\{\{.*\}\}$", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _present(data: dict[str, Any]) -> dict[str, Any]:
+def present_only(data: dict[str, Any]) -> dict[str, Any]:
     """Journey Builder sends "" for an unset or unbound inArgument: treat it as absent."""
     return {k: v for k, v in data.items() if v is not None and not _blank(v)}
 
@@ -36,7 +44,7 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _optional_text(value: str | None) -> str | None:
+def optional_text(value: str | None) -> str | None:
     """Trimmed text, or None when nothing is left."""
     text = value.strip() if value else ""
     return text or None
@@ -49,7 +57,7 @@ class RunId(fields.Field[str]):
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValidationError("must be text or a whole number")
         text = clean_part(str(value))
-        if _UNRESOLVED.match(text):
+        if UNRESOLVED.match(text):
             raise ValidationError(
                 "is an unresolved binding: Journey Builder sent the template text itself"
             )
@@ -66,14 +74,35 @@ class InArgumentsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    punchh_segment = Name(required=True, metadata={"description": "Punchh segment name"})
+    punchh_segment = Name(load_default=None, metadata={"description": "Punchh segment name"})
     punchh_redeemable = Name(required=True, metadata={"description": "Punchh redeemable name"})
+    punchh_audience = fields.String(
+        load_default=SEGMENT_AUDIENCE, validate=validate.OneOf(AUDIENCES)
+    )
     run_id = RunId(load_default=None, allow_none=True)
     start_time = StartTime(load_default=None, allow_none=True)
     punchh_campaign_name = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=255)
     )
     punchh_test = fields.Boolean(load_default=False, allow_none=True)
+
+    @validates_schema
+    def _one_audience(self, data: dict[str, Any], **kwargs: Any) -> None:
+        check_audience(data.get("punchh_audience"), data.get("punchh_segment"), "punchh_segment")
+
+
+def check_audience(audience: str | None, segment: str | None, field_name: str) -> None:
+    """A segment to gift, or the journey's contacts: exactly one of the two."""
+    if audience == RECIPIENTS_AUDIENCE and segment:
+        raise ValidationError(
+            "choose one audience: a Punchh segment, or the contacts of this journey, not both",
+            field_name=field_name,
+        )
+    if audience != RECIPIENTS_AUDIENCE and not segment:
+        raise ValidationError(
+            "name the Punchh segment to gift, or choose to gift the contacts of this journey",
+            field_name=field_name,
+        )
 
 
 class ExecuteSchema(Schema):
@@ -96,86 +125,16 @@ class ExecuteSchema(Schema):
     )
 
 
-class LifecycleSchema(Schema):
-    """A save / validate / publish / stop body; every field optional (the shape is 'seen')."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    activity_object_id = Name(data_key="activityObjectID", load_default=None)
-    interaction_id = Name(data_key="interactionId", load_default=None)
-    interaction_key = Name(data_key="interactionKey", load_default=None)
-    original_definition_id = Name(data_key="originalDefinitionId", load_default=None)
-    interaction_version = fields.Raw(data_key="interactionVersion", load_default=None)
-    is_published = fields.Raw(data_key="isPublished", load_default=None)
-    arguments = fields.Dict(load_default=None, allow_none=True)
-
-
-class ActivityConfigSchema(Schema):
-    """What the configuration UI stores on Done, so `validate` has something to check."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    segment = Name(required=True)
-    redeemable = Name(required=True)
-    run_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
-    start_time = StartTime(load_default=None, allow_none=True)
-    campaign_name = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=255)
-    )
-    activity_key = Name(load_default=None, allow_none=True)
-    interaction_id = Name(load_default=None, allow_none=True)
-    interaction_key = Name(load_default=None, allow_none=True)
-    draft = fields.Boolean(load_default=False)
-
-
 @dataclass(frozen=True)
 class Execute:
     """One execute call: the request for the intake, and whether it is validation-only."""
 
     request: DistributionRequest
     test: bool
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """A lifecycle call's non-guest facts, and the offer names when the body carried them."""
-
-    activity_object_id: str | None
-    interaction_id: str | None
-    interaction_key: str | None
-    original_definition_id: str | None
-    interaction_version: str | None
-    is_published: bool
-    segment: str | None
-    redeemable: str | None
-
-    def record_fields(self) -> dict[str, str]:
-        """The fields worth keeping on the activity's record (none is guest data)."""
-        out = {
-            "interaction_id": self.interaction_id,
-            "interaction_key": self.interaction_key,
-            "original_definition_id": self.original_definition_id,
-            "interaction_version": self.interaction_version,
-        }
-        return {k: v for k, v in out.items() if v}
-
-
-@dataclass(frozen=True)
-class ActivityConfig:
-    """The offer a marketer picked in the UI for one activity."""
-
-    segment: str
-    redeemable: str
-    run_id: str | None
-    start_time: datetime | None
-    campaign_name: str | None
-    activity_key: str | None
-    interaction_id: str | None
-    interaction_key: str | None
-    #: The journey was never saved, so the activity has no id yet (see connector/sfmc/activity.py).
-    draft: bool = False
+    #: Audience mode: this contact's identifier (never stored beyond its batch).
+    guest: Guest | None = None
+    #: Audience-mode test without a usable identifier: what a real contact would be refused.
+    guest_problem: str = ""
 
 
 def merge_in_arguments(items: Any) -> dict[str, Any]:
@@ -206,8 +165,6 @@ def _prefixed(exc: ValidationError, prefix: str) -> ValidationError:
 # that bench/profile_intake.py measures.
 _IN_ARGUMENTS = InArgumentsSchema()
 _EXECUTE = ExecuteSchema()
-_LIFECYCLE = LifecycleSchema()
-_ACTIVITY_CONFIG = ActivityConfigSchema()
 #: The execute fields the memoised part reads; `definitionInstanceId` (one per contact) and
 #: guest fields are handled outside it.
 _EXECUTE_IDS = ("journeyId", "activityId", "activityObjectID")
@@ -218,7 +175,7 @@ MEMO_SIZE = 256
 
 def load_in_arguments(items: Any) -> dict[str, Any]:
     """Merge and validate the inArguments; blank strings count as absent."""
-    merged = _present(merge_in_arguments(items))
+    merged = present_only(merge_in_arguments(items))
     try:
         loaded: dict[str, Any] = _IN_ARGUMENTS.load(merged)
         return loaded
@@ -252,10 +209,35 @@ def parse_execute(body: Any) -> Execute:
         parsed = _parse_execute(body)
     else:
         parsed = _parse_execute_memo(ids_key, args_key)
+    execute = parsed.execute
     if instance and instance.strip() and parsed.activity_id:
         token = replay_token(parsed.activity_id, instance.strip())
-        return Execute(replace(parsed.execute.request, replay_token=token), parsed.execute.test)
-    return parsed.execute
+        execute = replace(execute, request=replace(execute.request, replay_token=token))
+    if execute.request.gifts_recipients:
+        return with_guest(execute, merge_in_arguments(in_arguments))
+    return execute
+
+
+#: Audience mode's guest inArguments: read outside the schema (and its memo), one contact at
+#: a time, bound by the marketer to data-extension columns.
+USER_ID_ARGUMENT = "punchh_user_id"
+EMAIL_ARGUMENT = "email"
+
+
+def with_guest(execute: Execute, merged: dict[str, Any]) -> Execute:
+    """Add the contact's identifier, or say what is wrong with it.
+
+    Never refused: any answer but a 200 ejects the contact from the journey, so a contact
+    without a usable identifier is counted as missing on its send instead (and a test told).
+    """
+    guest, problem = guest_or_problem(
+        merged.get(USER_ID_ARGUMENT),
+        merged.get(EMAIL_ARGUMENT),
+        user_field=f"inArguments.{USER_ID_ARGUMENT}",
+        email_field=f"inArguments.{EMAIL_ARGUMENT}",
+        refuse=False,
+    )
+    return replace(execute, guest=guest, guest_problem=problem)
 
 
 @dataclass(frozen=True)
@@ -277,7 +259,7 @@ def _parse_execute(body: dict[str, Any]) -> _Parsed:
     if not activity_id:
         raise ValidationError({"activityId": ["Missing data for required field."]})
     args = load_in_arguments(ids["in_arguments"])
-    # A run id that renders blank for one contact is absent (see `_present`): that contact
+    # A run id that renders blank for one contact is absent (see `present_only`): that contact
     # follows the activity's open send, which is the bound run's send while it is going on,
     # rather than becoming a send of its own (docs/send-identity.md).
     run_id: str | None = args["run_id"]
@@ -288,10 +270,11 @@ def _parse_execute(body: dict[str, Any]) -> _Parsed:
         campaign_ref=f"{ids['journey_id']}:{activity_id}",
         send_key=send_key,
         key_rule=key_rule,
-        segment=args["punchh_segment"],
+        segment=args["punchh_segment"] or "",
         redeemable=args["punchh_redeemable"],
         start_time=args["start_time"],
-        campaign_name=_optional_text(campaign_name),
+        campaign_name=optional_text(campaign_name),
+        audience=args["punchh_audience"],
     )
     return _Parsed(Execute(request=request, test=bool(args["punchh_test"])), activity_id)
 
@@ -299,63 +282,3 @@ def _parse_execute(body: dict[str, Any]) -> _Parsed:
 def to_request(body: Any) -> DistributionRequest:
     """The DistributionRequest of one execute call (see `parse_execute`)."""
     return parse_execute(body).request
-
-
-def parse_lifecycle(body: Any) -> Lifecycle:
-    """Validate a decoded lifecycle body; offer names come from arguments.execute.inArguments."""
-    if not isinstance(body, dict):
-        raise ValidationError({"_body": ["the decoded body must be a JSON object"]})
-    data = _LIFECYCLE.load(body)
-    segment = redeemable = None
-    execute = (data["arguments"] or {}).get("execute")
-    in_args = execute.get("inArguments") if isinstance(execute, dict) else None
-    if isinstance(in_args, list) and in_args:
-        merged = merge_in_arguments(in_args)
-        seg, red = merged.get("punchh_segment"), merged.get("punchh_redeemable")
-        # Only literal names count: a {{binding}} cannot be checked before a contact arrives.
-        if isinstance(seg, str) and seg.strip() and not _UNRESOLVED.match(seg.strip()):
-            segment = seg.strip()
-        if isinstance(red, str) and red.strip() and not _UNRESOLVED.match(red.strip()):
-            redeemable = red.strip()
-    version = data["interaction_version"]
-    published = data["is_published"]
-    return Lifecycle(
-        activity_object_id=data["activity_object_id"],
-        interaction_id=data["interaction_id"],
-        interaction_key=data["interaction_key"],
-        original_definition_id=data["original_definition_id"],
-        interaction_version=str(version)[:50] if version is not None else None,
-        is_published=published is True or str(published).lower() == "true",
-        segment=segment,
-        redeemable=redeemable,
-    )
-
-
-def parse_activity_config(body: Any) -> ActivityConfig:
-    """Validate the UI's Done payload, or raise ValidationError."""
-    if not isinstance(body, dict):
-        raise ValidationError({"_body": ["the body must be a JSON object"]})
-    data = _ACTIVITY_CONFIG.load(_present(body))
-    if data["draft"]:
-        problems: dict[str, list[str]] = {}
-        if not data["activity_key"]:
-            problems["activity_key"] = ["a draft needs the activity's key"]
-        if not (data["interaction_key"] or data["interaction_id"]):
-            problems["interaction_key"] = [
-                "a draft needs the journey's key or id: save the journey, then click Done again"
-            ]
-        if problems:
-            raise ValidationError(problems)
-    run_id: str | None = data["run_id"]
-    name: str | None = data["campaign_name"]
-    return ActivityConfig(
-        segment=data["segment"],
-        redeemable=data["redeemable"],
-        run_id=_optional_text(run_id),
-        start_time=data["start_time"],
-        campaign_name=_optional_text(name),
-        activity_key=data["activity_key"],
-        interaction_id=data["interaction_id"],
-        interaction_key=data["interaction_key"],
-        draft=bool(data["draft"]),
-    )

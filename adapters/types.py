@@ -15,6 +15,12 @@ OPEN_SEND = "<open send>"
 #: The key rule of a send recognised by its continuity rather than by a key it carries.
 GAP_RULE = "gap"
 
+#: Who is gifted: a Punchh segment the marketer names (the default), or exactly the send's
+#: own recipients, gathered into a Punchh custom segment (docs/audience-mode.md).
+SEGMENT_AUDIENCE = "segment"
+RECIPIENTS_AUDIENCE = "recipients"
+AUDIENCES = (SEGMENT_AUDIENCE, RECIPIENTS_AUDIENCE)
+
 
 @dataclass(frozen=True)
 class DistributionRequest:
@@ -33,6 +39,14 @@ class DistributionRequest:
     replay_token: str | None = None
     #: Non-guest context kept for tracing (e.g. Braze dispatch_id, campaign and canvas names).
     trace: dict[str, str] = field(default_factory=dict)
+    #: SEGMENT_AUDIENCE, or RECIPIENTS_AUDIENCE (then `segment` is empty: the ledger names the
+    #: send's custom segment once it knows the send).
+    audience: str = SEGMENT_AUDIENCE
+
+    @property
+    def gifts_recipients(self) -> bool:
+        """Audience mode: the send's recipients, not a named segment, are gifted."""
+        return self.audience == RECIPIENTS_AUDIENCE
 
     @property
     def follows_send(self) -> bool:
@@ -52,3 +66,18 @@ class DistributionRequest:
         the campaign's open send (or opens one); this names that rule instead.
         """
         return self.id_prefix + (self.send_key or OPEN_SEND)
+
+
+@dataclass(frozen=True)
+class Guest:
+    """One recipient's Punchh identifier, carried to Punchh and nowhere else.
+
+    Never part of a DistributionRequest (those are memoised and shared by every recipient of a
+    send); its repr hides the value so a log line or a traceback cannot leak it.
+    """
+
+    kind: str  # "user_id" | "email"
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"Guest(kind={self.kind!r})"

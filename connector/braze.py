@@ -50,7 +50,7 @@ def decide(settings: Settings, headers: Headers, body: Body) -> Submit | braze.B
         raise field_errors(exc) from exc
     if call.test_send:
         return call
-    return Submit(call.request, intake_answer)
+    return Submit(call.request, intake_answer, call.guest)
 
 
 def _payload(headers: Headers, body: Body) -> Any:
@@ -101,6 +101,9 @@ def intake_answer(req: DistributionRequest, result: IntakeResult) -> tuple[int, 
 def validate_only(svc: Services, call: braze.BrazeCall) -> dict[str, Any]:
     """A test send: say whether both names resolve in Punchh; queue nothing."""
     segment, redeemable = call.request.segment, call.request.redeemable
+    lookups = [("redeemables", redeemable)]
+    if not call.request.gifts_recipients:
+        lookups.insert(0, ("segments", segment))
     report: dict[str, Any] = {
         "test_send": True,
         "committed": False,
@@ -111,7 +114,16 @@ def validate_only(svc: Services, call: braze.BrazeCall) -> dict[str, Any]:
         "key_rule": call.request.key_rule,
     }
     problems: list[str] = []
-    for kind, name in (("segments", segment), ("redeemables", redeemable)):
+    if call.request.gifts_recipients:
+        # The send's own recipients are gifted: no segment to find, but each body must name
+        # its guest (the value itself is never echoed).
+        report["audience"] = {
+            "gifts": "this send's recipients (a Punchh custom segment made for the send)",
+            "guest_identifier": call.guest.kind if call.guest else None,
+        }
+        if call.guest_problem:
+            problems.append(call.guest_problem)
+    for kind, name in lookups:
         noun = kind[:-1]
         try:
             item = svc.catalog.resolve(kind, name)  # type: ignore[arg-type]

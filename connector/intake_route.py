@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from flask import Request, Response, g
 from werkzeug.datastructures import Headers
 
-from adapters.types import DistributionRequest
+from adapters.types import DistributionRequest, Guest
 from connector.bodies import json_response
 from ledger.intake import submit
 from ledger.states import IntakeResult
@@ -51,6 +51,8 @@ class Submit:
 
     request: DistributionRequest
     answer: Answer
+    #: Audience mode: the recipient's identifier, stored with the count (ledger/audience.py).
+    guest: Guest | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class RequestBody:
 def count(svc: Services, decision: Submit) -> IntakeResult:
     """The intake step both doors take: the ledger and queue, with alerts as configured."""
     alerts = bool(svc.settings.alert_webhook_url)
-    return submit(svc.ledger, svc.queue, decision.request, alerts=alerts)
+    return submit(svc.ledger, svc.queue, decision.request, alerts=alerts, guest=decision.guest)
 
 
 def counted(decision: Submit) -> Response:

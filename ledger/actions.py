@@ -82,7 +82,7 @@ def retry(
     dist = get(ledger, distribution_id)
     _refuse_while_locked_out(lockout, "retry")
     attempts = dist.int_field("attempts")
-    result = _act(
+    result = act(
         ledger,
         dist,
         action="retry",
@@ -90,10 +90,10 @@ def retry(
         allowed_from=RETRYABLE,
         actor=actor,
         reason=reason,
-        fields={"attempts": 0, "last_error": "", "next_attempt_at": ""},
+        fields={"attempts": 0, "audience_attempts": 0, "last_error": "", "next_attempt_at": ""},
         detail=f"attempts reset from {attempts}",
     )
-    return _with_job(ledger, queue, result)
+    return with_job(ledger, queue, result)
 
 
 def resolve(
@@ -116,7 +116,7 @@ def resolve(
     if campaign_id is not None:
         if campaign_id < 1:
             raise BadRequest("campaign_id must be a positive integer")
-        return _act(
+        return act(
             ledger,
             dist,
             action="resolve",
@@ -127,7 +127,7 @@ def resolve(
             fields={"campaign_id": campaign_id, "committed_at": time.time(), "last_error": ""},
             detail=f"operator found Punchh campaign {campaign_id}",
         )
-    result = _act(
+    result = act(
         ledger,
         dist,
         action="resolve",
@@ -138,7 +138,7 @@ def resolve(
         fields={"last_error": "", "next_attempt_at": ""},
         detail="operator found no campaign in Punchh: commit it",
     )
-    return _with_job(ledger, queue, result)
+    return with_job(ledger, queue, result)
 
 
 def release(
@@ -148,7 +148,7 @@ def release(
     """held → queued, and a commit job queued."""
     dist = get(ledger, distribution_id)
     _refuse_while_locked_out(lockout, "release")
-    result = _act(
+    result = act(
         ledger,
         dist,
         action="release",
@@ -159,13 +159,13 @@ def release(
         fields={"last_error": ""},
         detail="released from hold",
     )
-    return _with_job(ledger, queue, result)
+    return with_job(ledger, queue, result)
 
 
 def cancel(ledger: Ledger, distribution_id: str, *, actor: str, reason: str = "") -> ActionResult:
     """held, queued, failed or unknown → cancelled: nothing more is posted to Punchh."""
     dist = get(ledger, distribution_id)
-    return _act(
+    result = act(
         ledger,
         dist,
         action="cancel",
@@ -176,6 +176,8 @@ def cancel(ledger: Ledger, distribution_id: str, *, actor: str, reason: str = ""
         fields={},
         detail=f"cancelled from {dist.state}",
     )
+    ledger.audience.drop(distribution_id)  # an audience send's guests will never be gifted
+    return result
 
 
 def undo(
@@ -209,7 +211,7 @@ def undo(
             f"the distribution moved to {before} meanwhile; nothing undone", code="cannot_undo"
         )
     result = ActionResult(dist.id, "undo", before, target.value, actor, note)
-    return _with_job(ledger, queue, result) if target == State.QUEUED else result
+    return with_job(ledger, queue, result) if target == State.QUEUED else result
 
 
 def _refuse_while_locked_out(lockout: AuthLockout, action: str) -> None:
@@ -227,7 +229,7 @@ def _refuse_while_locked_out(lockout: AuthLockout, action: str) -> None:
         )
 
 
-def _act(
+def act(
     ledger: Ledger,
     dist: Distribution,
     *,
@@ -274,7 +276,7 @@ def _act(
     return ActionResult(dist.id, action, before, to.value, actor, note)
 
 
-def _with_job(ledger: Ledger, queue: Queue, result: ActionResult) -> ActionResult:
+def with_job(ledger: Ledger, queue: Queue, result: ActionResult) -> ActionResult:
     """Queue the commit job for a distribution an action put back in `queued`.
 
     A crash between the transition and this enqueue leaves a queued record with no job: the

@@ -13,6 +13,7 @@ import redis
 
 from adapters.types import DistributionRequest
 from ledger import durability, scripts
+from ledger.audience import AudienceKeys
 from ledger.connections import ThreadConnections
 from ledger.durability import Durability
 
@@ -58,10 +59,14 @@ class LedgerBase:
         self.connections = ThreadConnections(client)
         self._count = client.register_script(scripts.COUNT_LUA)
         self._intake = client.register_script(scripts.INTAKE_LUA)
+        self._audience_count = client.register_script(scripts.AUDIENCE_COUNT_LUA)
+        self._audience_intake = client.register_script(scripts.AUDIENCE_INTAKE_LUA)
         self._transition = client.register_script(scripts.TRANSITION_LUA)
         self._committed = client.register_script(scripts.COMMITTED_LUA)
         self._unlock = client.register_script(scripts.UNLOCK_LUA)
         self._extend = client.register_script(scripts.EXTEND_LUA)
+        #: Audience mode's pending and batch lists of guest identifiers.
+        self.audience = AudienceKeys(client, prefix)
 
     # --- keys -----------------------------------------------------------------------------
     def record_key(self, distribution_id: str) -> str:

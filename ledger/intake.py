@@ -7,7 +7,8 @@ import time
 
 from rq import Queue
 
-from adapters.types import DistributionRequest
+from adapters.types import DistributionRequest, Guest
+from ledger.audience import BATCH_SIZE
 from ledger.jobs import enqueue_alert, enqueue_commit
 from ledger.states import IntakeResult, State
 from ledger.store import Ledger
@@ -16,13 +17,30 @@ log = logging.getLogger("ledger.intake")
 
 
 def submit(
-    ledger: Ledger, queue: Queue, req: DistributionRequest, *, alerts: bool
+    ledger: Ledger,
+    queue: Queue,
+    req: DistributionRequest,
+    *,
+    alerts: bool,
+    guest: Guest | None = None,
+    recipient: bool = True,
 ) -> IntakeResult:
     """Record one recipient's request; the first of a send also queues its commit job.
 
     `alerts`: whether operator alerts are on (ALERT_WEBHOOK_URL), for a send held at intake.
+    `guest`: the recipient's identifier, for a send that gifts its recipients; `recipient`
+    False for a request that opens such a send without being one of its recipients.
     """
-    result = ledger.intake(req)
+    result = ledger.intake(req, guest=guest, recipient=recipient)
+    if (
+        req.gifts_recipients
+        and result.outcome == "counted"
+        and result.recipients % BATCH_SIZE == 0
+        and result.state in (State.QUEUED, State.COMMITTED)
+    ):
+        # A batch's worth has gathered: a run delivers it now rather than at the quiet gap,
+        # so Redis holds at most about one batch per send between runs.
+        enqueue_commit(queue, ledger, result.distribution_id)
     if result.outcome == "created":
         # The ledger has confirmed the new record durable (or raised NotDurable, a RedisError
         # answered 503 + Retry-After: the platform retries, and the retry counts on the record

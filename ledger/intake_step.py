@@ -13,7 +13,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
-from adapters.types import DistributionRequest
+from adapters.types import DistributionRequest, Guest
+from ledger.audience import encode
 from ledger.base import LedgerBase
 from ledger.record import as_text, record_fields
 from ledger.states import IntakeResult
@@ -25,15 +26,32 @@ GUARDED_SOURCES = frozenset({"braze", "sfmc"})
 class IntakeStep(LedgerBase):
     """The ledger's intake: one atomic Lua step per request (part of ledger.store.Ledger)."""
 
-    def intake(self, req: DistributionRequest, *, now: float | None = None) -> IntakeResult:
+    def intake(
+        self,
+        req: DistributionRequest,
+        *,
+        guest: Guest | None = None,
+        recipient: bool = True,
+        now: float | None = None,
+    ) -> IntakeResult:
         """Count one more recipient, or create the record: atomic, and one round trip for
         every request but the first of a send (which takes a second, carrying the record).
 
         A request with a send key lands on that key's record. One without follows its send:
         it is counted on the campaign's open send (one seen within the send gap), or opens a
         new send named after the moment it began (docs/send-identity.md).
+
+        A send that gifts its recipients (audience mode) stores the recipient's `guest`
+        identifier on the send's pending list in the same step (ledger/audience.py); a
+        recipient without one is counted as missing, and a request that is no `recipient`
+        (an API call opening the send) stores nothing.
         """
         now = time.time() if now is None else now
+        count_script, intake_script, tail = self._count, self._intake, []
+        if req.gifts_recipients:
+            item = encode(guest) if guest is not None else ("" if recipient else ".")
+            count_script, intake_script = self._audience_count, self._audience_intake
+            tail = [self.audience.pending_prefix, item]
         follow = req.follows_send
         keys = [
             "" if follow else self.record_key(req.distribution_id),
@@ -54,7 +72,9 @@ class IntakeStep(LedgerBase):
             self.record_key(""),
             "" if follow else req.distribution_id,
         ]
-        reply = cast(list[Any], self.connections.run_script(self._count, keys, args))
+        reply = cast(
+            list[Any], self.connections.run_script(count_script, keys, [*args, *tail])
+        )
         if as_text(reply[0]) == "missing":
             new = req
             if follow:
@@ -77,7 +97,9 @@ class IntakeStep(LedgerBase):
                 *record_fields(new),
                 *(("unconfirmed", "1") if self._confirms_creations() else ()),
             ]
-            reply = cast(list[Any], self.connections.run_script(self._intake, keys, args))
+            reply = cast(
+                list[Any], self.connections.run_script(intake_script, keys, [*args, *tail])
+            )
         parts = [as_text(p) for p in reply]
         outcome = parts[0]
         if outcome == "created" or (outcome == "counted" and parts[4:5] == ["1"]):

@@ -102,6 +102,8 @@ def record_fields(req: DistributionRequest) -> list[str]:
         "attempts": "0",
         "conflicts": "0",
     }
+    if req.gifts_recipients:
+        record["audience"] = req.audience
     if req.start_time is not None:
         record["start_time_requested"] = req.start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
     if req.campaign_name:

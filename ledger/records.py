@@ -182,13 +182,31 @@ class Records(LedgerBase):
         )
         return bool(int(reply[0])), as_text(reply[1]), as_text(reply[2])
 
-    def set_fields(self, distribution_id: str, fields: Mapping[str, str | int | float]) -> None:
-        """Write fields without a state change (e.g. resolved ids, attempts)."""
-        if fields:
-            self.redis.hset(
-                self.record_key(distribution_id),
-                mapping={k: str(v) for k, v in fields.items()},
-            )
+    def set_fields(
+        self,
+        distribution_id: str,
+        fields: Mapping[str, str | int | float],
+        *,
+        durable: bool = False,
+    ) -> None:
+        """Write fields without a state change (e.g. resolved ids, attempts).
+
+        With `durable`, confirmed by Redis in the same pipeline, as a durable transition is
+        (an intent written before a call Punchh cannot be asked twice); NotDurable if not.
+        """
+        if not fields:
+            return
+        mapping: dict[Any, Any] = {k: str(v) for k, v in fields.items()}
+        commands = self.durability().commands(self.durability_timeout_ms) if durable else []
+        if not commands:
+            self.redis.hset(self.record_key(distribution_id), mapping=mapping)
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.record_key(distribution_id), mapping=mapping)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        _, *confirmations = pipe.execute()
+        self.durability().check(confirmations, self.durability_timeout_ms)
 
     def record_event(self, distribution_id: str, event: Mapping[str, Any]) -> None:
         """Append an admin or worker event without a state change."""

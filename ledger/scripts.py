@@ -77,6 +77,7 @@ if cur[1] then
     return {'conflict', cur[1], '0', id, cur[2], cur[3]}
   end
   local n = redis.call('HINCRBY', rk, 'recipients', 1)
+  _audience(rk, id, now)
 """
     + _keep_open("cur[1]", "n")
     + """
@@ -101,8 +102,34 @@ local function _chart_bucket(now, created)
   return nil
 end
 """
+# Audience mode (docs/audience-mode.md): the same scripts, with two more ARGV at the end — the
+# pending-list key prefix and this recipient's identifier — taken off before anything reads
+# ARGV ('' for a recipient without one, counted as missing; '.' for a request that is no
+# recipient). Each counted recipient's identifier joins its send's pending list, in the same atomic
+# step as the count, so a 2xx means it will reach Punchh; one arriving after the send's
+# `late_at` (set at its commit: too close to the start time to be gifted) is counted late and
+# its identifier never stored. A replay or a conflict is neither counted nor stored.
+_SEGMENT_MODE = "local function _audience(rk, id, now) end\n"
+_AUDIENCE_MODE = """
+local guest = table.remove(ARGV)
+local pending_prefix = table.remove(ARGV)
+local function _audience(rk, id, now)
+  if guest == '.' then return end  -- not a recipient (POST /v1/distributions opening a send)
+  if guest == '' then  -- a recipient whose identifier the platform did not render
+    redis.call('HINCRBY', rk, 'audience_missing', 1)
+    return
+  end
+  local late = tonumber(redis.call('HGET', rk, 'late_at'))
+  if late and now >= late then
+    redis.call('HINCRBY', rk, 'audience_late', 1)
+    return
+  end
+  redis.call('RPUSH', pending_prefix .. id, guest)
+  redis.call('HSET', rk, 'last_seen', ARGV[1])
+end
+"""
 # Every recipient after the first of a send: a few short arguments, one round trip.
-COUNT_LUA = (
+_COUNT_BODY = (
     _CHART
     + _locate("return {'missing'}")
     + _READ_CURRENT
@@ -110,13 +137,15 @@ COUNT_LUA = (
     + _REPLAY
     + _EXISTING
 )
+COUNT_LUA = _SEGMENT_MODE + _COUNT_BODY
+AUDIENCE_COUNT_LUA = _AUDIENCE_MODE + _COUNT_BODY
 # The first recipient (or two racing first ones): create the record, or count if it exists.
 # A send is held, not queued, when its campaign ref already had more distinct sends than the
 # fan-out limit within the window (further ones are folded into that held send, so per-guest
 # keys make one record, not one per guest), or when it follows its send and begins less than
 # the repeat hold after the campaign's previous send went quiet (a late retry wave looks
 # exactly like that).
-INTAKE_LUA = (
+_INTAKE_BODY = (
     _CHART
     + _locate("id = ARGV[9]")
     + _REPLAY
@@ -139,6 +168,7 @@ if limit > 0 then
         if added == 1 then redis.call('HINCRBY', frk, 'folded_sends', 1) end
         local n = redis.call('HINCRBY', frk, 'recipients', 1)
         id, rk = fold, frk
+        _audience(rk, id, now)
 """
     + _keep_open("'held'", "n")
     + """
@@ -159,6 +189,7 @@ end
 local fields = {'state', state, 'recipients', '1', 'created_at', ARGV[1], 'updated_at', ARGV[1]}
 for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', rk, unpack(fields))
+_audience(rk, id, now)
 redis.call('ZADD', KEYS[5], now, id)
 if state == 'queued' then redis.call('ZADD', KEYS[7], now, id) end
 """
@@ -168,6 +199,8 @@ redis.call('HINCRBY', KEYS[3], 'intake:' .. ARGV[5] .. ':created', 1)
 return {'created', state, '1', id, why}
 """
 )
+INTAKE_LUA = _SEGMENT_MODE + _INTAKE_BODY
+AUDIENCE_INTAKE_LUA = _AUDIENCE_MODE + _INTAKE_BODY
 
 # Compare-and-set a state change. KEYS: record, events, active set. ARGV: now, new state,
 # retention seconds (0 = keep), event JSON, id, allowed states (comma list, '' = any),

@@ -45,6 +45,19 @@ def sweep(ledger: Ledger, queue: Queue, *, stale_seconds: float, now: float | No
             extra={"distribution_id": dist_id, "state": dist.state},
         )
         requeued += 1
+    for dist_id in ledger.audience.due_ids(before=now - stale_seconds):
+        # A committed audience send still delivering late recipients: its run was lost.
+        if ledger.lock_held(dist_id):
+            continue
+        dist = ledger.get(dist_id)
+        if dist is None:
+            ledger.audience.clear_due(dist_id)
+            continue
+        if _job_pending(queue, dist.fields.get("job_id")):
+            continue
+        enqueue_commit(queue, ledger, dist_id)
+        log.warning("re-queued an audience delivery", extra={"distribution_id": dist_id})
+        requeued += 1
     return requeued
 
 

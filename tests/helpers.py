@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from adapters.types import DistributionRequest
+from adapters.types import RECIPIENTS_AUDIENCE, DistributionRequest, Guest
 from ledger import intake
 from ledger.states import IntakeResult
 from wiring.services import Services
@@ -33,10 +33,27 @@ def dist_request(
     )
 
 
-def submit(services: Services, req: DistributionRequest) -> IntakeResult:
+def audience_request(
+    send_key: str = "send-1", *, campaign_ref: str = "camp-1"
+) -> DistributionRequest:
+    """A request of a send that gifts its own recipients (audience mode)."""
+    return DistributionRequest(
+        source="api",
+        campaign_ref=campaign_ref,
+        send_key=send_key,
+        key_rule="test",
+        segment="",
+        redeemable="Free Coffee",
+        audience=RECIPIENTS_AUDIENCE,
+    )
+
+
+def submit(
+    services: Services, req: DistributionRequest, guest: Guest | None = None
+) -> IntakeResult:
     """The intake step as the web tier takes it: the services' ledger, queue and alert setting."""
     alerts = bool(services.settings.alert_webhook_url)
-    return intake.submit(services.ledger, services.queue, req, alerts=alerts)
+    return intake.submit(services.ledger, services.queue, req, alerts=alerts, guest=guest)
 
 
 def campaigns(sandbox: httpx.Client) -> list[dict[str, Any]]:

@@ -105,3 +105,19 @@ def test_shipped_and_test_defaults_pass_the_lock_rule() -> None:
     shipped = {k: v["value"] for k, v in app_env.items() if v.get("value")}
     Settings.from_env({**shipped, **FULL})
     Settings.from_env(base_env("redis://127.0.0.1:6379/14", "http://127.0.0.1:1"))
+
+
+def test_audience_mode_settings_default_to_the_send_rule() -> None:
+    s = Settings.from_env(FULL)
+    assert s.audience_quiet == s.send_gap_seconds == 1800
+    assert s.audience_late_margin_seconds == 120
+    assert s.audience_custom_segment_id_fallback is False
+    tuned = Settings.from_env(
+        {**FULL, "AUDIENCE_QUIET_SECONDS": "45", "AUDIENCE_CUSTOM_SEGMENT_ID_FALLBACK": "on"}
+    )
+    assert (tuned.audience_quiet, tuned.audience_custom_segment_id_fallback) == (45, True)
+
+
+def test_a_late_margin_past_punchhs_lead_would_make_every_late_recipient_late() -> None:
+    with pytest.raises(ConfigError, match="AUDIENCE_LATE_MARGIN_SECONDS must be below 900"):
+        Settings.from_env({**FULL, "AUDIENCE_LATE_MARGIN_SECONDS": "900"})

@@ -55,7 +55,9 @@ def test_operations_carry_auth_bodies_and_errors(app: Flask) -> None:
     body = create["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/Distribution"}
     generic = doc["components"]["schemas"]["Distribution"]
-    assert {"segment", "redeemable"} <= set(generic["required"])
+    # A segment, or `audience: recipients` (audience mode): neither alone is required.
+    assert generic["required"] == ["redeemable"]
+    assert {"segment", "audience"} <= set(generic["properties"])
     assert generic["properties"]["start_time"]["format"] == "date-time"
     assert create["responses"]["401"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"

@@ -239,3 +239,51 @@ def test_ui_opened_on_its_own_says_what_it_is(browser: Browser, ui_web: Proc) ->
     page.locator("#standalone a", has_text="home").click()
     page.wait_for_url(f"{CONNECTOR}/")
     page.context.close()
+
+
+def test_ui_gifts_the_contacts_of_the_journey_with_a_bound_identifier(
+    browser: Browser, ui_web: Proc, rdb: redis.Redis
+) -> None:
+    page = open_harness(browser, ui_web, saved_activity(CONNECTOR))
+    frame = page.frame_locator("#activity")
+    expect(frame.locator("#segment-picker")).to_be_visible()
+    frame.locator("input[name='audience'][value='recipients']").check()
+    expect(frame.locator("#segment-picker")).to_be_hidden()
+    expect(frame.locator("#guest-field")).to_be_visible()
+
+    # Without a bound column, Done says what is missing and nothing reaches Journey Builder.
+    frame.locator("#redeemable").select_option(value="Free Coffee")
+    frame.locator("#guest-binding").fill("880001")
+    frame.locator("#done").click()
+    expect(frame.locator("#error")).to_contain_text("data extension column")
+    assert page.evaluate("window.jb.updates.length") == 0
+
+    frame.locator("#guest-binding-field").select_option(value="{{Event.DEAudience-1.RunId}}")
+    frame.locator("#guest-binding").fill("{{Contact.Attribute.Guests.punchh_user_id}}")
+    frame.locator("#done").click()
+    page.wait_for_function("window.jb.updates.length === 1")
+    expect(frame.locator("#error")).to_be_hidden()
+    args = page.evaluate("window.jb.updates[0]")["arguments"]["execute"]["inArguments"][0]
+    assert args["punchh_audience"] == "recipients"
+    assert args["punchh_user_id"] == "{{Contact.Attribute.Guests.punchh_user_id}}"
+    assert "punchh_segment" not in args and args["punchh_redeemable"] == "Free Coffee"
+
+    # Remembered for validate, which checks the offer and the binding, not a segment.
+    record = {k.decode(): v.decode() for k, v in rdb.hgetall(f"pc:sfmc:act:{ACTIVITY}").items()}
+    assert (record["audience"], record["segment"]) == ("recipients", "")
+    validate = httpx.post(
+        f"{ui_web.url}/sfmc/validate",
+        content=sign(lifecycle_claims(activity_id=ACTIVITY)),
+        headers={"Content-Type": "application/jwt"},
+    )
+    assert validate.status_code == 200, validate.text
+
+    # Reopened, the activity shows the journey's contacts again.
+    reopened = saved_activity(CONNECTOR)
+    reopened["arguments"]["execute"]["inArguments"] = [args]
+    again = open_harness(browser, ui_web, reopened).frame_locator("#activity")
+    expect(again.locator("#guest-binding")).to_have_value(
+        "{{Contact.Attribute.Guests.punchh_user_id}}"
+    )
+    expect(again.locator("#segment-picker")).to_be_hidden()
+    page.context.close()

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from ledger import actions, queries
+from ledger import actions, audience_actions, queries
 from ledger.actions import ActionResult
 from ledger.lockout import unlock_punchh
 from ledger.states import State
@@ -92,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("release", parents=[acting], help="held → queued: commit it")
     sub.add_parser("cancel", parents=[acting], help="held/queued/failed/unknown → cancelled")
     sub.add_parser("undo", parents=[acting], help="reverse the last admin action if possible")
+    sub.add_parser("end", parents=[acting], help="audience send: over now, deliver and commit")
+    sub.add_parser(
+        "commit-partial",
+        parents=[acting],
+        help="failed audience send → queued: gift only the guests already added",
+    )
     unlock = sub.add_parser(
         "punchh-unlock",
         parents=[common],
@@ -234,6 +240,8 @@ ACTIONS: dict[str, Callable[[Services], Callable[..., ActionResult]]] = {
     "release": lambda s: partial(actions.release, s.ledger, s.queue, s.lockout),
     "cancel": lambda s: partial(actions.cancel, s.ledger),
     "undo": lambda s: partial(actions.undo, s.ledger, s.queue),
+    "end": lambda s: partial(audience_actions.end_send, s.ledger, s.queue),
+    "commit-partial": lambda s: partial(audience_actions.commit_partial, s.ledger, s.queue),
 }
 
 
@@ -298,6 +306,8 @@ COMMANDS: dict[str, Callable[[Services, argparse.Namespace, TextIO], int]] = {
     "release": _action("release"),
     "cancel": _action("cancel"),
     "undo": _action("undo"),
+    "end": _action("end"),
+    "commit-partial": _action("commit-partial"),
     "punchh-unlock": _unlock,
     "sweep": _sweep,
 }

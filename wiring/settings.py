@@ -26,6 +26,8 @@ LOCKED_PUNCHH_CALLS = 2
 LOCK_MARGIN_SECONDS = 5
 #: What DEPLOYMENT_ENVIRONMENT may say; only the release check reads it.
 DEPLOYMENT_ENVIRONMENTS = ("production", "development")
+#: Punchh refuses a start time less than this far ahead (documented: 15 minutes).
+PUNCHH_MIN_LEAD_SECONDS = 900
 
 
 class ConfigError(RuntimeError):
@@ -68,6 +70,9 @@ class Settings:
     send_gap_seconds: int = 1800
     send_repeat_hold_seconds: int = 43200
     send_key_timezone: str = "UTC"
+    audience_quiet_seconds: int = 0
+    audience_late_margin_seconds: int = 120
+    audience_custom_segment_id_fallback: bool = False
     max_body_bytes: int = 64 * 1024
     queue_name: str = "punchh"
     key_prefix: str = "pc:"
@@ -89,6 +94,11 @@ class Settings:
         """The shortest COMMIT_LOCK_SECONDS that outlasts the Punchh calls it covers."""
         calls = LOCKED_PUNCHH_CALLS * (self.punchh_connect_timeout + self.punchh_read_timeout)
         return math.ceil(calls) + LOCK_MARGIN_SECONDS
+
+    @property
+    def audience_quiet(self) -> int:
+        """How long an audience send goes without a recipient before it is over and committed."""
+        return self.audience_quiet_seconds or self.send_gap_seconds
 
     @property
     def timezone(self) -> ZoneInfo:
@@ -166,6 +176,13 @@ class Settings:
                 "SEND_REPEAT_HOLD_SECONDS", defaults["send_repeat_hold_seconds"], int
             ),
             send_key_timezone=env.get("SEND_KEY_TIMEZONE", "").strip() or "UTC",
+            audience_quiet_seconds=number(
+                "AUDIENCE_QUIET_SECONDS", defaults["audience_quiet_seconds"], int
+            ),
+            audience_late_margin_seconds=number(
+                "AUDIENCE_LATE_MARGIN_SECONDS", defaults["audience_late_margin_seconds"], int
+            ),
+            audience_custom_segment_id_fallback=flag("AUDIENCE_CUSTOM_SEGMENT_ID_FALLBACK"),
             max_body_bytes=number("MAX_BODY_BYTES", defaults["max_body_bytes"], int),
             queue_name=env.get("QUEUE_NAME", "").strip() or "punchh",
             key_prefix=env.get("KEY_PREFIX", "").strip() or "pc:",
@@ -210,6 +227,12 @@ class Settings:
             # could never act: a setting that means nothing is a mistake worth naming.
             problems.append(
                 "SEND_REPEAT_HOLD_SECONDS must be 0 (off) or at least SEND_GAP_SECONDS"
+            )
+        if settings.audience_late_margin_seconds >= PUNCHH_MIN_LEAD_SECONDS:
+            # The commit's start time is at least 15 minutes ahead: a margin that long would
+            # make every recipient arriving after the commit late.
+            problems.append(
+                f"AUDIENCE_LATE_MARGIN_SECONDS must be below {PUNCHH_MIN_LEAD_SECONDS}"
             )
         if settings.deployment_environment not in DEPLOYMENT_ENVIRONMENTS:
             problems.append(

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import redis
 
+from adapters.types import RECIPIENTS_AUDIENCE
 from ledger.durability import NotDurable
 from ledger.jobs import enqueue_alert, enqueue_commit
 from ledger.lockout import UNLOCK_HINT
@@ -30,6 +31,7 @@ from punchh.errors import (
 )
 from wiring.services import Services
 from workers import context
+from workers.audience import AudienceRun
 
 log = logging.getLogger("connector.worker")
 
@@ -86,6 +88,8 @@ class Committer:
         self.services = services
         self.settings = services.settings
         self.ledger = services.ledger
+        #: This run's lock token (audience deliveries renew the lock between batches).
+        self.token = ""
 
     def run(self, distribution_id: str) -> str:
         """Take the lock and act; a held lock means another worker is already on it."""
@@ -96,6 +100,7 @@ class Committer:
             # expires. Never wait here: two runs must not overlap.
             log.info("commit skipped: locked", extra={"distribution_id": distribution_id})
             return "locked"
+        self.token = token
         try:
             return self._attempt(distribution_id, token)
         finally:
@@ -116,6 +121,10 @@ class Committer:
                 "a worker stopped while posting to Punchh; check Punchh before resolving",
                 allowed_from=(State.COMMITTING,),
             )
+        # Audience mode: the send's own recipients, gathered into a custom segment first.
+        audience = AudienceRun(self) if dist.fields.get("audience") == RECIPIENTS_AUDIENCE else None
+        if audience is not None and dist.state == State.COMMITTED:
+            return audience.top_up(dist)  # late recipients, until shortly before the start
         if dist.state not in (State.QUEUED, State.RESOLVING):
             return dist.state  # committed, settled, held or cancelled: nothing to do
         refusal = self.services.lockout.current()
@@ -127,6 +136,11 @@ class Committer:
                 f"{refusal.describe()}, then retry this distribution",
                 allowed_from=(State.QUEUED, State.RESOLVING),
             )
+        if audience is not None:
+            waiting = audience.gather(dist)
+            if waiting is not None:
+                return waiting  # the send goes on, or a batch waits for its retry
+            dist = self.ledger.get(dist.id) or dist
 
         attempts = dist.int_field("attempts") + 1
         changed, _ = self.ledger.transition(
@@ -139,8 +153,12 @@ class Committer:
             return self._current_state(dist.id)
 
         try:
-            resolution = self.services.catalog.resolve_pair(
-                dist.fields["segment"], dist.fields["redeemable"]
+            resolution = (
+                audience.resolution(dist)
+                if audience is not None
+                else self.services.catalog.resolve_pair(
+                    dist.fields["segment"], dist.fields["redeemable"]
+                )
             )
         except PunchhAuthError as exc:
             return self._auth_failed(dist, exc, (State.RESOLVING,))
@@ -242,6 +260,8 @@ class Committer:
             with contextlib.suppress(redis.RedisError):
                 self.ledger.incr("commit_ledger_mismatch")
         self._count_commit_latency(dist)
+        if audience is not None and written:
+            audience.committed(dist.id, start)
         log.info(
             "committed",
             extra={"distribution_id": dist.id, "campaign_id": fields["campaign_id"]},
@@ -270,12 +290,7 @@ class Committer:
                 "retry this distribution once that time has passed",
                 allowed_from=(from_state,),
             )
-        delay = backoff_seconds(
-            attempts,
-            self.settings.retry_base_seconds,
-            self.settings.retry_max_seconds,
-            retry_after,
-        )
+        delay = self.backoff(attempts, retry_after)
         changed, _ = self._patiently(
             lambda: self.ledger.transition(
                 dist.id,
@@ -293,6 +308,12 @@ class Committer:
             extra={"distribution_id": dist.id, "delay": round(delay, 2), "error": exc.message},
         )
         return State.QUEUED.value
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """The wait before the next attempt, by the configured backoff."""
+        return backoff_seconds(
+            attempt, self.settings.retry_base_seconds, self.settings.retry_max_seconds, retry_after
+        )
 
     def _auth_failed(
         self, dist: Distribution, exc: PunchhAuthError, allowed_from: tuple[State, ...]

@@ -12,8 +12,9 @@ from typing import Any, NamedTuple
 from marshmallow import Schema
 
 from adapters.braze import BrazeWebhookSchema
-from adapters.generic import DistributionSchema
-from adapters.sfmc import ExecuteSchema, LifecycleSchema
+from adapters.generic import DistributionSchema, RecipientsSchema
+from adapters.sfmc import ExecuteSchema
+from adapters.sfmc_config import LifecycleSchema
 from connector.openapi.schemas import (
     AcceptedSchema,
     DistributionDetailSchema,
@@ -22,6 +23,7 @@ from connector.openapi.schemas import (
     HealthSchema,
     PunchhListSchema,
     ReadySchema,
+    RecipientsAddedSchema,
 )
 from connector.v1.schemas import (
     ActionResultSchema,
@@ -183,6 +185,24 @@ OPERATIONS: dict[str, Op] = {
     ),
     "v1.undo_distribution": Op(
         "Undo the last admin action while nothing has moved since",
+        tag="admin", body=ActionSchema, body_required=False, responses=ACTION_RESPONSES,
+    ),
+    "v1.add_recipients": Op(
+        "Add guests to an audience send's custom segment (at most 1,000 a call)",
+        tag="distributions", body=RecipientsSchema,
+        responses={
+            "202": Reply("counted; stored until Punchh has them", RecipientsAddedSchema),
+            "404": Reply("no such distribution", ErrorSchema),
+            "409": Reply("not an audience send, or cancelled or rejected", ErrorSchema),
+        },
+    ),
+    "v1.end_send": Op(
+        "End an audience send now: deliver the rest and commit",
+        tag="distributions", body=ActionSchema, body_required=False,
+        responses=ACTION_RESPONSES,
+    ),
+    "v1.commit_partial": Op(
+        "Commit a failed audience send to the guests already added",
         tag="admin", body=ActionSchema, body_required=False, responses=ACTION_RESPONSES,
     ),
     "v1.unlock_punchh": Op(

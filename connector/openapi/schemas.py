@@ -10,8 +10,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from adapters.braze import BrazeWebhookSchema
-from adapters.generic import DistributionSchema
-from adapters.sfmc import ExecuteSchema, LifecycleSchema
+from adapters.generic import DistributionSchema, RecipientsSchema
+from adapters.sfmc import ExecuteSchema
+from adapters.sfmc_config import LifecycleSchema
 from connector.v1.schemas import (
     ActionResultSchema,
     ActionSchema,
@@ -46,6 +47,15 @@ class AcceptedSchema(Schema):
     distribution_id = fields.String(metadata={"example": "api:default:spring-send-1"})
     state = fields.String()
     created = fields.Boolean()
+
+
+class RecipientsAddedSchema(Schema):
+    """What one POST of recipients did to an audience send (counts, never identifiers)."""
+
+    distribution_id = fields.String()
+    state = fields.String()
+    accepted = fields.Integer(metadata={"description": "identifiers stored for Punchh"})
+    late = fields.Integer(metadata={"description": "arrived after late_at: counted only"})
 
 
 class EventSchema(Schema):
@@ -125,6 +135,7 @@ COMPONENTS: tuple[tuple[str, type[Schema]], ...] = (
     ("ErrorDetail", ErrorDetailSchema),
     ("Error", ErrorSchema),
     ("Accepted", AcceptedSchema),
+    ("RecipientsAdded", RecipientsAddedSchema),
     ("Event", EventSchema),
     ("DistributionRecord", DistributionRecordSchema),
     ("DistributionDetail", DistributionDetailSchema),
@@ -134,6 +145,7 @@ COMPONENTS: tuple[tuple[str, type[Schema]], ...] = (
     ("Ready", ReadySchema),
     # Request bodies, as the views load them.
     ("Distribution", DistributionSchema),
+    ("Recipients", RecipientsSchema),
     ("BrazeWebhook", BrazeWebhookSchema),
     ("Execute", ExecuteSchema),
     ("Lifecycle", LifecycleSchema),

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import redis
 
-from adapters.sfmc import ActivityConfig, Lifecycle
+from adapters.sfmc_config import ActivityConfig, Lifecycle
 
 #: How long an activity's record lives after its last write (journeys can run for months).
 ACTIVITY_RECORD_SECONDS = 180 * 86400
@@ -49,6 +49,8 @@ def config_fields(config: ActivityConfig, source: str) -> dict[str, str]:
         if config.start_time
         else "",
         "campaign_name": config.campaign_name or "",
+        "audience": config.audience,
+        "guest_binding": config.guest_binding or "",
         "config_source": source,
         "configured_at": _now_iso(),
     }

@@ -46,7 +46,11 @@ def decide(settings: Settings, headers: Headers, body: Body) -> Submit | adapter
         raise field_errors(exc) from exc
     if parsed.test:
         return parsed
-    return Submit(parsed.request, _answer)
+    if parsed.request.gifts_recipients and parsed.guest is None:
+        # Counted as missing on its send (the send page says how many), answered 200 so the
+        # contact stays in the journey; the answer names the inArgument to bind.
+        return Submit(parsed.request, _answer_missing)
+    return Submit(parsed.request, _answer, parsed.guest)
 
 
 @bp.post("/execute")
@@ -63,9 +67,8 @@ def execute() -> Response:
         return counted(decision)
     req = decision.request
     g.outcome = "test"
-    return jsonify(
-        {"punchh_distribution_id": req.distribution_id, "punchh_status": test_status(req)}
-    )
+    status = "invalid" if decision.guest_problem else test_status(req)
+    return jsonify({"punchh_distribution_id": req.distribution_id, "punchh_status": status})
 
 
 #: Execute as the intake lane serves it (connector/intake_lane.py): its answers carry the
@@ -82,6 +85,14 @@ ROUTE = IntakeRoute(
 def _answer(req: DistributionRequest, result: IntakeResult) -> tuple[int, dict[str, Any]]:
     """A counted contact is always a 200: any other status ejects it from the journey."""
     return 200, execute_answer(result)
+
+
+def _answer_missing(req: DistributionRequest, result: IntakeResult) -> tuple[int, dict[str, Any]]:
+    """A contact of an audience send with no usable identifier: counted, never gifted."""
+    status, body = _answer(req, result)
+    if not result.conflict:
+        body["punchh_status"] = "no_identifier"
+    return status, body
 
 
 def execute_answer(result: IntakeResult) -> dict[str, str]:
@@ -106,7 +117,10 @@ def status_of(result: IntakeResult) -> str:
 def test_status(req: DistributionRequest) -> str:
     """Validation only (punchh_test): resolve the names, queue nothing."""
     try:
-        services().catalog.resolve_pair(req.segment, req.redeemable)
+        if req.gifts_recipients:  # the journey's contacts: only the offer is Punchh's
+            services().catalog.resolve("redeemables", req.redeemable)
+        else:
+            services().catalog.resolve_pair(req.segment, req.redeemable)
     except PunchhAuthError as exc:
         # The key, not the offer, is wrong (and a lockout may have kept Punchh from being asked).
         log.warning(

@@ -12,13 +12,14 @@ from typing import Any
 from flask import Response, jsonify, request
 from marshmallow import ValidationError
 
-from adapters import sfmc as adapter
+from adapters import sfmc_config as adapter
+from adapters.sfmc_config import binding_problem
+from adapters.types import RECIPIENTS_AUDIENCE, SEGMENT_AUDIENCE
 from connector.bodies import field_errors
 from connector.errors import punchh_refusal
 from connector.sfmc.activity import ActivityStore
 from connector.sfmc.blueprint import bp
 from connector.sfmc.jwt_body import decode_body
-from punchh.catalog import Resolution
 from punchh.errors import PunchhError
 from wiring.errors import ApiError, BadRequest, PunchhUnavailable
 from wiring.services import current_services as services
@@ -89,10 +90,16 @@ def validate_activity() -> Response:
     """Refuse activation unless the configured segment and redeemable resolve in Punchh."""
     life, record = lifecycle_call("validate")
     segment, redeemable = record.get("segment"), record.get("redeemable")
-    if life.segment and life.redeemable:
-        segment, redeemable = life.segment, life.redeemable
+    audience = record.get("audience") or SEGMENT_AUDIENCE
+    binding = record.get("guest_binding")
+    if life.redeemable and (life.segment or life.audience == RECIPIENTS_AUDIENCE):
+        segment, redeemable, audience = life.segment, life.redeemable, life.audience
+        binding = life.guest_binding
+    recipients = audience == RECIPIENTS_AUDIENCE
     try:
-        if not (segment and redeemable):
+        if recipients and binding_problem(binding):
+            raise BadRequest(f"Punchh Offer: {binding_problem(binding)}", code="not_configured")
+        if not ((segment or recipients) and redeemable):
             drafts = activities().drafts_count(life)
             hint = (
                 f"{drafts} Punchh Offer activities in this journey were set up before it was "
@@ -102,7 +109,7 @@ def validate_activity() -> Response:
                 "and click Done"
             )
             raise BadRequest(f"no Punchh offer is configured yet: {hint}", code="not_configured")
-        resolution = resolve_or_refuse(segment, redeemable, invalid=BadRequest)
+        ids = resolve_or_refuse(None if recipients else segment, redeemable, invalid=BadRequest)
     except ApiError as exc:
         if life.activity_object_id:
             # Kept on the record so an operator can see why activation was refused.
@@ -118,26 +125,32 @@ def validate_activity() -> Response:
     if life.activity_object_id:
         activities().update(
             life.activity_object_id,
-            {
-                "validated": "ok",
-                "validation_error": "",
-                "segment_id": str(resolution.segment_id),
-                "redeemable_uuid": resolution.redeemable_uuid,
-            },
+            {"validated": "ok", "validation_error": "", **ids},
         )
     return jsonify({})
 
 
-def resolve_or_refuse(segment: str, redeemable: str, *, invalid: type[ApiError]) -> Resolution:
-    """Both Punchh ids, or an ApiError the marketer can act on (`invalid`: the offer is wrong)."""
+def resolve_or_refuse(
+    segment: str | None, redeemable: str, *, invalid: type[ApiError]
+) -> dict[str, str]:
+    """The Punchh ids of the offer (no segment: the journey's contacts are gifted), or an
+    ApiError the marketer can act on (`invalid`: the offer is wrong)."""
+    catalog = services().catalog
     try:
-        return services().catalog.resolve_pair(segment, redeemable)
+        if segment is None:
+            item = catalog.resolve("redeemables", redeemable)
+            return {"redeemable_uuid": str(item["redeemable_uuid"])}
+        resolution = catalog.resolve_pair(segment, redeemable)
     except PunchhError as exc:
         raise punchh_refusal(
             exc,
             rejected=lambda e: invalid(f"Punchh Offer: {e.message}", code="invalid_configuration"),
             unavailable=_offer_unchecked,
         ) from exc
+    return {
+        "segment_id": str(resolution.segment_id),
+        "redeemable_uuid": resolution.redeemable_uuid,
+    }
 
 
 def _offer_unchecked(exc: PunchhError) -> ApiError:

@@ -7,7 +7,8 @@ import logging
 from flask import Response, jsonify, request
 from marshmallow import ValidationError
 
-from adapters import sfmc as adapter
+from adapters import sfmc_config as adapter
+from adapters.types import RECIPIENTS_AUDIENCE
 from connector.bodies import field_errors, json_body
 from connector.sfmc.blueprint import bp
 from connector.sfmc.lifecycle import activities, resolve_or_refuse
@@ -50,7 +51,8 @@ def api_store_activity(activity_ref: str) -> Response:
         raise field_errors(exc) from exc
     if len(activity_ref) > 200:
         raise InvalidFields("the activity id is too long")
-    resolution = resolve_or_refuse(config.segment, config.redeemable, invalid=Unprocessable)
+    segment = None if config.audience == RECIPIENTS_AUDIENCE else config.segment
+    ids = resolve_or_refuse(segment, config.redeemable, invalid=Unprocessable)
     store = activities()
     if config.draft:
         interaction = config.interaction_key or config.interaction_id
@@ -69,4 +71,9 @@ def api_store_activity(activity_ref: str) -> Response:
             "redeemable": config.redeemable,
         },
     )
-    return jsonify({"activity": activity_ref, "stored": stored, **resolution.as_dict()})
+    answer: dict[str, object] = {"activity": activity_ref, "stored": stored,
+                                 "audience": config.audience}
+    answer["redeemable"] = {"name": config.redeemable, "redeemable_uuid": ids["redeemable_uuid"]}
+    if segment is not None:
+        answer["segment"] = {"name": segment, "segment_id": int(ids["segment_id"])}
+    return jsonify(answer)

@@ -29,7 +29,7 @@ def _actor() -> str:
     return actions.clean_actor(request.headers.get("X-Actor"), "api")
 
 
-def _body(schema: Schema) -> dict[str, Any]:
+def optional_body(schema: Schema) -> dict[str, Any]:
     """An optional JSON body through a schema (no body means every default)."""
     raw: Any = json_body(request) if request.get_data(cache=True) else {}
     if not isinstance(raw, dict):
@@ -41,7 +41,7 @@ def _body(schema: Schema) -> dict[str, Any]:
     return data
 
 
-def _act(
+def act_as_caller(
     action: Callable[..., actions.ActionResult], distribution_id: str, **kw: Any
 ) -> Response:
     """Run one admin operation as the calling actor (a refusal is answered by its handler)."""
@@ -54,15 +54,15 @@ def retry_distribution(distribution_id: str) -> Response:
     """Retry a failed (or rejected) distribution: attempts reset, a commit job queued."""
     svc = services()
     retry = partial(actions.retry, svc.ledger, svc.queue, svc.lockout)
-    return _act(retry, distribution_id, reason=_body(ActionSchema())["reason"])
+    return act_as_caller(retry, distribution_id, reason=optional_body(ActionSchema())["reason"])
 
 
 @bp.post("/distributions/<path:distribution_id>/resolve")
 def resolve_distribution(distribution_id: str) -> Response:
     """Resolve an unknown distribution: the Punchh campaign found, or not created (commit)."""
-    body = _body(ResolveSchema())
+    body = optional_body(ResolveSchema())
     svc = services()
-    return _act(
+    return act_as_caller(
         partial(actions.resolve, svc.ledger, svc.queue, svc.lockout),
         distribution_id,
         campaign_id=body["campaign_id"],
@@ -76,27 +76,27 @@ def release_distribution(distribution_id: str) -> Response:
     """Release a held distribution: a commit job queued."""
     svc = services()
     release = partial(actions.release, svc.ledger, svc.queue, svc.lockout)
-    return _act(release, distribution_id, reason=_body(ActionSchema())["reason"])
+    return act_as_caller(release, distribution_id, reason=optional_body(ActionSchema())["reason"])
 
 
 @bp.post("/distributions/<path:distribution_id>/cancel")
 def cancel_distribution(distribution_id: str) -> Response:
     """Cancel a held, queued, failed or unknown distribution: nothing more is posted."""
     cancel = partial(actions.cancel, services().ledger)
-    return _act(cancel, distribution_id, reason=_body(ActionSchema())["reason"])
+    return act_as_caller(cancel, distribution_id, reason=optional_body(ActionSchema())["reason"])
 
 
 @bp.post("/distributions/<path:distribution_id>/undo")
 def undo_distribution(distribution_id: str) -> Response:
     """Undo the last admin action, if the distribution has not moved on since."""
     undo = partial(actions.undo, services().ledger, services().queue)
-    return _act(undo, distribution_id, reason=_body(ActionSchema())["reason"])
+    return act_as_caller(undo, distribution_id, reason=optional_body(ActionSchema())["reason"])
 
 
 @bp.post("/punchh/unlock")
 def unlock_punchh() -> Response:
     """End the Punchh key lockout now (after fixing PUNCHH_API_KEY); retry does not."""
-    reason = actions.clean_text(_body(ActionSchema())["reason"], actions.MAX_REASON)
+    reason = actions.clean_text(optional_body(ActionSchema())["reason"], actions.MAX_REASON)
     result = lockout.unlock_punchh(services().lockout, actor=_actor(), reason=reason)
     return jsonify(result.as_dict())
 
@@ -104,6 +104,6 @@ def unlock_punchh() -> Response:
 @bp.post("/check")
 def check() -> Response:
     """Configuration, Redis, and Punchh reachability and key validity (one list call)."""
-    body = _body(CheckSchema())
+    body = optional_body(CheckSchema())
     report = release_check.check(services(), punchh=body["punchh"])
     return jsonify(report.as_dict())

@@ -28,7 +28,9 @@ def create_distribution() -> tuple[Response, int]:
         raise field_errors(exc) from exc
     g.source = req.source
     svc = services()
-    result = submit(svc.ledger, svc.queue, req, alerts=bool(svc.settings.alert_webhook_url))
+    alerts = bool(svc.settings.alert_webhook_url)
+    # An audience send is opened here; its guests come through .../recipients.
+    result = submit(svc.ledger, svc.queue, req, alerts=alerts, recipient=False)
     g.distribution_id = result.distribution_id
     g.outcome = result.outcome
     if result.conflict:

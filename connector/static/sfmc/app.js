@@ -57,13 +57,15 @@
 
   connection.on('requestedSchema', function (data) {
     var fields = (data && data.schema) || [];
-    var select = $('run-id-field');
-    fields.forEach(function (field) {
-      if (!field || !field.key) { return; }
-      var option = document.createElement('option');
-      option.value = '{{' + field.key + '}}';
-      option.textContent = field.key;
-      select.appendChild(option);
+    ['run-id-field', 'guest-binding-field'].forEach(function (id) {
+      var select = $(id);
+      fields.forEach(function (field) {
+        if (!field || !field.key) { return; }
+        var option = document.createElement('option');
+        option.value = '{{' + field.key + '}}';
+        option.textContent = field.key;
+        select.appendChild(option);
+      });
     });
   });
 
@@ -159,6 +161,30 @@
     event.target.value = '';
   });
 
+  $('guest-binding-field').addEventListener('change', function (event) {
+    if (event.target.value) { $('guest-binding').value = event.target.value; }
+    event.target.value = '';
+  });
+
+  // --- audience: a Punchh segment, or the journey's own contacts ------------------------
+
+  function audience() {
+    var picked = document.querySelector('input[name="audience"]:checked');
+    return picked ? picked.value : 'segment';
+  }
+
+  function showAudience(value) {
+    Array.prototype.forEach.call(document.querySelectorAll('input[name="audience"]'), function (radio) {
+      radio.checked = radio.value === value;
+    });
+    $('segment-picker').hidden = value === 'recipients';
+    $('guest-field').hidden = value !== 'recipients';
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll('input[name="audience"]'), function (radio) {
+    radio.addEventListener('change', function () { showAudience(audience()); $('saved').hidden = true; });
+  });
+
   // --- restore and save -----------------------------------------------------------------
 
   function inArguments(act) {
@@ -195,6 +221,9 @@
     $('run-id').value = args.run_id || '';
     $('start-time').value = args.start_time ? toLocalInput(args.start_time) : '';
     $('campaign-name').value = args.punchh_campaign_name || '';
+    showAudience(args.punchh_audience === 'recipients' ? 'recipients' : 'segment');
+    $('guest-binding').value = args.punchh_user_id || args.email || '';
+    $('guest-is-email').checked = Boolean(args.email) && !args.punchh_user_id;
     ['segment', 'redeemable'].forEach(function (noun) {
       Array.prototype.forEach.call($(noun).options, function (option) {
         option.selected = option.value === chosen[noun];
@@ -208,8 +237,18 @@
     var runId = $('run-id').value.trim();
     var startTime = toUtcIso($('start-time').value);
     var campaignName = $('campaign-name').value.trim();
-    if (!chosen.segment || !chosen.redeemable) {
+    var recipients = audience() === 'recipients';
+    var binding = $('guest-binding').value.trim();
+    if (recipients && !chosen.redeemable) {
+      showError('Pick a Punchh redeemable.');
+      return;
+    }
+    if (!recipients && (!chosen.segment || !chosen.redeemable)) {
       showError('Pick a Punchh segment and a Punchh redeemable.');
+      return;
+    }
+    if (recipients && !/^\{\{.*\}\}$/.test(binding)) {
+      showError('Bind each contact\'s Punchh user id (or email) to a data extension column, such as {{Contact.Attribute.Guests.punchh_user_id}}.');
       return;
     }
     if (/\{\{\s*Contact\./i.test(runId)) {
@@ -219,7 +258,9 @@
     var hasId = Boolean(activity.id);
     var ref = activity.id || activity.key || 'new';
     var body = {
-      segment: chosen.segment,
+      segment: recipients ? '' : chosen.segment,
+      audience: recipients ? 'recipients' : 'segment',
+      guest_binding: recipients ? binding : '',
       redeemable: chosen.redeemable,
       run_id: runId,
       start_time: startTime,
@@ -234,7 +275,10 @@
     setStatus('Checking the offer in Punchh…');
     api('POST', 'api/activities/' + encodeURIComponent(ref), body)
       .then(function () {
-        var args = { punchh_segment: chosen.segment, punchh_redeemable: chosen.redeemable };
+        var args = recipients
+          ? { punchh_audience: 'recipients', punchh_redeemable: chosen.redeemable }
+          : { punchh_segment: chosen.segment, punchh_redeemable: chosen.redeemable };
+        if (recipients) { args[$('guest-is-email').checked ? 'email' : 'punchh_user_id'] = binding; }
         if (runId) { args.run_id = runId; }
         if (startTime) { args.start_time = startTime; }
         if (campaignName) { args.punchh_campaign_name = campaignName; }

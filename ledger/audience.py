@@ -1,0 +1,143 @@
+"""Audience mode's keys: the recipients of a send waiting for Punchh, and nothing longer.
+
+A send that gifts its own recipients keeps their identifiers in two lists only: `pending`
+(appended by the intake, one item per recipient) and `batch` (at most one add_users call's
+worth, taken from pending by the worker). A batch stays in Redis until Punchh has taken it,
+so a worker killed mid-call leaves it for the next run to send again: adding a member twice
+is still one member. Once Punchh answers, the batch is deleted: no identifier outlives the
+call that delivered it. Items are `u:<user id>` or `e:<email>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from adapters.types import Guest
+
+#: Punchh's add_users accepts at most this many identifiers a call in async mode.
+BATCH_SIZE = 1000
+
+_KINDS = {"user_id": "u", "email": "e"}
+_NAMES = {v: k for k, v in _KINDS.items()}
+
+# Take the batch to send: the one left by a run that did not finish, else the next one from
+# pending. KEYS: pending, batch. ARGV: batch size.
+_TAKE_LUA = """
+local left = redis.call('LRANGE', KEYS[2], 0, -1)
+if #left > 0 then return left end
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items == 0 then return {} end
+redis.call('LTRIM', KEYS[1], #items, -1)
+redis.call('RPUSH', KEYS[2], unpack(items))
+return items
+"""
+
+# Punchh has the batch: forget it and count it. KEYS: batch, record. ARGV: added, invalid.
+_DONE_LUA = """
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], 'audience_added', tonumber(ARGV[1]))
+redis.call('HINCRBY', KEYS[2], 'audience_invalid', tonumber(ARGV[2]))
+return 1
+"""
+
+
+def encode(guest: Guest) -> str:
+    """The list item for one identifier."""
+    return f"{_KINDS[guest.kind]}:{guest.value}"
+
+
+def decode(item: str | bytes) -> Guest:
+    """The identifier a list item holds."""
+    text = item.decode() if isinstance(item, bytes) else item
+    kind, _, value = text.partition(":")
+    return Guest(_NAMES[kind], value)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """How many identifiers of a send are still on their way to Punchh."""
+
+    pending: int
+    in_batch: int
+
+    @property
+    def total(self) -> int:
+        """Everything Punchh does not have yet."""
+        return self.pending + self.in_batch
+
+
+class AudienceKeys:
+    """The pending and batch lists of audience sends, under the ledger's prefix."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self._take = client.register_script(_TAKE_LUA)
+        self._done = client.register_script(_DONE_LUA)
+
+    @property
+    def pending_prefix(self) -> str:
+        """What every pending list's key starts with (the intake script appends the id)."""
+        return f"{self.prefix}aq:"
+
+    def pending_key(self, distribution_id: str) -> str:
+        """Identifiers the intake appended, not yet taken into a batch."""
+        return self.pending_prefix + distribution_id
+
+    def batch_key(self, distribution_id: str) -> str:
+        """The batch being sent to Punchh (kept until Punchh has it)."""
+        return f"{self.prefix}ab:{distribution_id}"
+
+    @property
+    def due_key(self) -> str:
+        """Audience sends still taking recipients after their commit, by when to look again.
+
+        Committed records leave the active set, so this is what lets the sweep finish their
+        delivery if the run scheduled for it was lost with its worker.
+        """
+        return f"{self.prefix}adue"
+
+    def mark_due(self, distribution_id: str, at: float) -> None:
+        """A committed send whose late recipients are delivered until `at`."""
+        self.redis.zadd(self.due_key, {distribution_id: at})
+
+    def clear_due(self, distribution_id: str) -> None:
+        """Delivery is over."""
+        self.redis.zrem(self.due_key, distribution_id)
+
+    def due_ids(self, before: float) -> list[str]:
+        """Committed sends whose delivery should have finished by `before`."""
+        return [
+            i.decode() if isinstance(i, bytes) else str(i)
+            for i in self.redis.zrangebyscore(self.due_key, "-inf", before)
+        ]
+
+    def take(self, distribution_id: str, size: int = BATCH_SIZE) -> list[Guest]:
+        """The batch to send now (a left-over one first); empty when nothing waits."""
+        items = self._take(
+            keys=[self.pending_key(distribution_id), self.batch_key(distribution_id)],
+            args=[size],
+        )
+        return [decode(item) for item in items]
+
+    def done(self, record_key: str, distribution_id: str, added: int, invalid: int) -> bool:
+        """Punchh took the batch: delete it and count it (False if it was already gone)."""
+        return bool(
+            self._done(keys=[self.batch_key(distribution_id), record_key], args=[added, invalid])
+        )
+
+    def waiting(self, distribution_id: str) -> Waiting:
+        """Identifiers not yet delivered."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.llen(self.pending_key(distribution_id))
+            pipe.llen(self.batch_key(distribution_id))
+            pending, in_batch = pipe.execute()
+        return Waiting(int(pending), int(in_batch))
+
+    def drop(self, distribution_id: str) -> int:
+        """Forget every identifier of a send that will not be gifted; how many there were."""
+        waiting = self.waiting(distribution_id)
+        self.redis.delete(self.pending_key(distribution_id), self.batch_key(distribution_id))
+        return waiting.total

@@ -1,0 +1,137 @@
+"""Operator and API actions on audience sends: add recipients, end a send, commit partially.
+
+Like ledger/actions.py, each is one compare-and-set on the record plus the job that follows;
+guest identifiers only ever pass through to the send's pending list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rq import Queue
+
+from adapters.types import Guest
+from ledger.actions import ActionResult, act, get, with_job
+from ledger.audience import BATCH_SIZE, encode
+from ledger.jobs import enqueue_commit
+from ledger.record import Distribution
+from ledger.states import State
+from ledger.store import Ledger
+from wiring.errors import Conflict
+
+# Add recipients to an audience send in one step. KEYS: record, pending list. ARGV: now,
+# then the identifiers. Returns {state or '', audience, accepted, late, pending length}.
+_ADD_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'state', 'audience', 'late_at')
+if not cur[1] then return {'', '', 0, 0, 0} end
+if cur[2] ~= 'recipients' or cur[1] == 'cancelled' or cur[1] == 'rejected' then
+  return {cur[1], cur[2] or '', 0, 0, 0}
+end
+local n = #ARGV - 1
+local late = tonumber(cur[3])
+if late and tonumber(ARGV[1]) >= late then
+  redis.call('HINCRBY', KEYS[1], 'audience_late', n)
+  return {cur[1], cur[2], 0, n, redis.call('LLEN', KEYS[2])}
+end
+local length = 0
+for i = 2, #ARGV do length = redis.call('RPUSH', KEYS[2], ARGV[i]) end
+redis.call('HINCRBY', KEYS[1], 'recipients', n)
+redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
+return {cur[1], cur[2], n, 0, length}
+"""
+
+
+@dataclass(frozen=True)
+class Added:
+    """What POST /v1/distributions/{id}/recipients did (counts only)."""
+
+    distribution_id: str
+    state: str
+    accepted: int
+    late: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "distribution_id": self.distribution_id,
+            "state": self.state,
+            "accepted": self.accepted,
+            "late": self.late,
+        }
+
+
+def add_recipients(
+    ledger: Ledger, queue: Queue, distribution_id: str, guests: list[Guest], *, now: float
+) -> Added:
+    """Store guests for an audience send's custom segment; late ones are only counted."""
+    get(ledger, distribution_id)
+    script = ledger.redis.register_script(_ADD_LUA)
+    keys = [ledger.record_key(distribution_id), ledger.audience.pending_key(distribution_id)]
+    state, audience, accepted, late, length = script(
+        keys=keys, args=[repr(now), *(encode(g) for g in guests)]
+    )
+    state = state.decode() if isinstance(state, bytes) else str(state)
+    if (audience.decode() if isinstance(audience, bytes) else audience) != "recipients":
+        raise Conflict(
+            "this distribution gifts a segment, not its recipients: open the send with "
+            '"audience": "recipients"',
+            code="not_an_audience_send",
+        )
+    if state in (State.CANCELLED, State.REJECTED):
+        raise Conflict(f"this send is {state}: nothing more is added", code="wrong_state")
+    if int(length) >= BATCH_SIZE:
+        enqueue_commit(queue, ledger, distribution_id)  # a batch is ready
+    return Added(distribution_id, state, int(accepted), int(late))
+
+
+def _audience_send(dist: Distribution, action: str) -> None:
+    if dist.fields.get("audience") != "recipients":
+        raise Conflict(f"only an audience send can {action}", code="not_an_audience_send")
+
+
+def end_send(
+    ledger: Ledger, queue: Queue, distribution_id: str, *, actor: str, reason: str = ""
+) -> ActionResult:
+    """The send is over now, not after its quiet gap: deliver the rest and commit."""
+    dist = get(ledger, distribution_id)
+    _audience_send(dist, "be ended")
+    if dist.state not in (State.QUEUED, State.RESOLVING):
+        raise Conflict(f"cannot end a send in state {dist.state!r}", code="wrong_state")
+    ledger.set_fields(distribution_id, {"ended": 1, "next_attempt_at": ""})
+    ledger.record_event(distribution_id, {"by": actor, "note": f"ended; {reason}"[:200]})
+    job = enqueue_commit(queue, ledger, distribution_id)
+    return ActionResult(dist.id, "end", dist.state, dist.state, actor, "ended", job_id=job)
+
+
+def commit_partial(
+    ledger: Ledger, queue: Queue, distribution_id: str, *, actor: str, reason: str = ""
+) -> ActionResult:
+    """failed → queued, gifting only the guests Punchh already has; the rest are dropped."""
+    dist = get(ledger, distribution_id)
+    _audience_send(dist, "commit partially")
+    added = dist.int_field("audience_added")
+    if added == 0:
+        raise Conflict("no guest was added to this send's custom segment: nothing to gift",
+                       code="nothing_added")
+    not_added = max(dist.int_field("audience_not_added"), ledger.audience.waiting(dist.id).total)
+    result = act(
+        ledger,
+        dist,
+        action="commit-partial",
+        to=State.QUEUED,
+        allowed_from=(State.FAILED,),
+        actor=actor,
+        reason=reason,
+        fields={
+            "ended": 1,
+            "audience_attempts": 0,
+            "attempts": 0,
+            "last_error": "",
+            "next_attempt_at": "",
+            "audience_not_added": not_added,
+        },
+        detail=f"commit to the {added} guests added; {not_added} not added are dropped",
+    )
+    ledger.audience.drop(distribution_id)  # before the job: it must find nothing to deliver
+    return with_job(ledger, queue, result)
