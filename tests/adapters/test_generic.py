@@ -120,7 +120,9 @@ def test_any_json_body_maps_or_raises_only_validation_errors(body: Any, key: str
     except ValidationError as exc:
         assert exc.messages
         return
-    assert isinstance(request, DistributionRequest) and request.send_key
+    assert isinstance(request, DistributionRequest)
+    assert request.segment and request.redeemable and request.send_key
+    assert request.distribution_id.startswith("api:")
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
