@@ -28,12 +28,13 @@ from wiring.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Our top-level folders of Python code, the parts and what surrounds them.
-FOLDERS = ("adapters", "connector", "ledger", "punchh", "wiring", "workers", "sandbox", "bench",
-           "scripts", "tests")
+FOLDERS = ("adapters", "connector", "ledger", "punchh", "wiring", "workers", "sandbox", "stack",
+           "bench", "scripts", "tests")
 #: The folders whose imports may not go round in a circle.
 PRODUCTION = FOLDERS[:-1]
 #: What each folder may import of ours besides itself (DESIGN.md, "The house"). Nothing of ours
-#: uses the sandbox except tests, scripts and bench; tests never use the benchmark.
+#: uses the sandbox except tests, scripts and bench; tests never use the benchmark. `stack`
+#: starts local processes for tests, bench and scripts, and imports nothing of ours itself.
 MAY_USE: dict[str, frozenset[str]] = {
     "adapters": frozenset(),
     "connector": frozenset({"adapters", "ledger", "punchh", "wiring"}),
@@ -41,6 +42,7 @@ MAY_USE: dict[str, frozenset[str]] = {
     "punchh": frozenset({"wiring"}),
     "workers": frozenset({"ledger", "punchh", "wiring"}),
     "sandbox": frozenset(),
+    "stack": frozenset(),
     "wiring": frozenset({"adapters", "connector", "ledger", "punchh", "workers"}),
     "bench": frozenset(FOLDERS) - {"tests"},
     "scripts": frozenset(FOLDERS) - {"tests"},
@@ -49,7 +51,8 @@ MAY_USE: dict[str, frozenset[str]] = {
 #: Single modules a part may use beyond its row: the ledger stores the adapters' request type.
 ALSO_MAY_USE: dict[str, frozenset[str]] = {"ledger": frozenset({"adapters.types"})}
 PART_NAMES = {"connector": "Web", "adapters": "Adapters", "ledger": "Ledger", "punchh": "Punchh",
-              "workers": "Workers", "sandbox": "Sandbox", "wiring": "Wiring", "bench": "bench",
+              "workers": "Workers", "sandbox": "Sandbox", "wiring": "Wiring", "stack": "stack",
+              "bench": "bench",
               "scripts": "scripts", "tests": "tests"}
 #: What an adapter must not load, besides every part of ours but the adapters.
 NOT_FOR_ADAPTERS = ("flask", "werkzeug", "redis", "rq", "httpx")
@@ -60,12 +63,6 @@ KNOWN: dict[tuple[str, str], str] = {
     "Punchh",
     ("upward", "ledger.lockout"): "ledger.lockout imports punchh.errors: the Ledger never uses "
     "Punchh",
-    ("upward", "tests.procs"): "tests.procs imports bench and bench.stack: tests never use "
-    "the benchmark",
-    ("cycle", "connector"): "connector.metrics imports connector.status, which imports "
-    "connector.metrics inside a function",
-    ("keys", "connector.metrics"): "connector.metrics reads the ledger's metrics hash, index and "
-    "records (metrics_key, index_key, record_key)",
     ("keys", "wiring.services"): "wiring.services writes the ledger's metrics hash (metrics_key)",
     ("keys", "workers.commit"): "workers.commit writes the ledger's metrics hash (metrics_key)",
     ("keys", "workers.sweeper"): "workers.sweeper removes from the ledger's active set "
@@ -294,10 +291,11 @@ def is_ledger_piece(text: str, pieces: frozenset[str]) -> bool:
 
 
 def key_namings(path: Path) -> Iterator[str]:
-    """Every place in one file that builds or names a ledger key."""
+    """Every place in one file that builds or names a ledger key, in the order of the file."""
     pieces, names = ledger_keys()
     prefix = next(f.default for f in fields(Settings) if f.name == "key_prefix")
-    for node in ast.walk(parse(path)):
+    nodes = sorted(ast.walk(parse(path)), key=lambda n: getattr(n, "lineno", 0))
+    for node in nodes:
         where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', '?')}"
         after = prefixed(node) if isinstance(node, ast.JoinedStr) else None
         if isinstance(after, ast.Constant) and is_ledger_piece(str(after.value), pieces):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 import pytest
@@ -58,3 +60,25 @@ def raising(exc_type: type[httpx.TransportError]) -> Answer:
         raise exc_type(f"scripted {exc_type.__name__}", request=request)
 
     return fail
+
+
+#: A start time off UTC, so that what is sent shows the conversion.
+START = datetime(2026, 11, 25, 20, 30, 1, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+CREATED = {
+    "redeemable_id": 20416,
+    "campaign_id": 99511494,
+    "external_source_id": "braze:cmp:disp",
+    "start_time": "2026-11-25 06:44 PM",
+    "timezone": "Etc/UTC",
+}
+
+
+def commit(punchh: PunchhClient) -> dict[str, Any]:
+    """One Commit Redeemable Distribution with fixed arguments."""
+    return punchh.commit(
+        redeemable_uuid="5f1c-uuid",
+        segment_id=1306904,
+        name="Braze: Winback",
+        start_time=START,
+        external_campaign_id="braze:cmp:disp",
+    )
