@@ -13,19 +13,9 @@ import httpx
 import pytest
 import redis
 
+from punchh import errors
 from punchh.catalog import FAILED_LOOKUP_SECONDS, Catalog, Resolution
 from punchh.client import PunchhClient
-from punchh.errors import (
-    NameAmbiguous,
-    NameNotFound,
-    PunchhAmbiguous,
-    PunchhAuthError,
-    PunchhError,
-    PunchhNotActed,
-    PunchhRejected,
-    PunchhServerError,
-    PunchhUnexpected,
-)
 from tests.punchh.conftest import Answer, Script, answer_with, raising
 
 pytestmark = pytest.mark.no_sandbox
@@ -110,10 +100,10 @@ def test_a_name_resolves_to_its_one_id(catalog: Catalog, name: str, segment_id: 
 def test_two_items_of_one_name_are_an_ambiguity_not_a_guess(
     catalog: Catalog, name: str, candidates: tuple[str, ...]
 ) -> None:
-    with pytest.raises(NameAmbiguous) as caught:
+    with pytest.raises(errors.NameAmbiguous) as caught:
         catalog.resolve("segments", name)
     exc = caught.value
-    assert isinstance(exc, PunchhRejected) and exc.codes == ("ambiguous_name",)
+    assert isinstance(exc, errors.PunchhRejected) and exc.codes == ("ambiguous_name",)
     assert len(exc.candidates) == len(candidates)
     assert all(any(i in c for c in exc.candidates) for i in candidates)
     assert f'{len(candidates)} Punchh segments are named "{name}"' in exc.message
@@ -127,7 +117,7 @@ def test_the_same_item_listed_twice_is_not_ambiguous(script: Script, catalog: Ca
 
 def test_search_first_then_the_whole_list(script: Script, catalog: Catalog) -> None:
     # Punchh's search on "Coffee, Free" finds nothing; the full list has it case-folded.
-    with pytest.raises(NameNotFound):
+    with pytest.raises(errors.NameNotFound):
         catalog.resolve("redeemables", "Coffee, Free")
     asked = [p.get("query") for p in script.params()]
     assert asked[0] == "Coffee, Free" and set(asked[1:]) == {None}
@@ -146,10 +136,10 @@ def test_search_first_then_the_whole_list(script: Script, catalog: Catalog) -> N
 def test_an_unknown_name_is_a_rejection_that_suggests_close_names(
     catalog: Catalog, kind: Any, name: str, code: str, hint: str | None
 ) -> None:
-    with pytest.raises(NameNotFound) as caught:
+    with pytest.raises(errors.NameNotFound) as caught:
         catalog.resolve(kind, name)
     exc = caught.value
-    assert isinstance(exc, PunchhRejected) and exc.codes == (code,) and exc.status is None
+    assert isinstance(exc, errors.PunchhRejected) and exc.codes == (code,) and exc.status is None
     assert f'is named "{name}"' in exc.message
     if hint is None:
         assert "did you mean" not in exc.message
@@ -204,7 +194,7 @@ def test_a_cache_of_zero_seconds_keeps_nothing(
     assert [p["page"] for p in script.params()] == ["1", "2", "1", "2"]
     script.answer = answer_with(503)
     for _ in range(2):
-        with pytest.raises(PunchhServerError):
+        with pytest.raises(errors.PunchhServerError):
             catalog.search("segments", "lapsed")
     assert rdb.dbsize() == 0
 
@@ -220,13 +210,13 @@ def test_every_catalog_key_carries_the_prefix(
 @pytest.mark.parametrize(
     ("answer", "raised"),
     [
-        (answer_with(503, "<html>unavailable</html>"), PunchhNotActed),
-        (raising(httpx.ConnectError), PunchhNotActed),
-        (answer_with(429, None, **{"Retry-After": "3"}), PunchhNotActed),
-        (answer_with(422, {"errors": {"disabled _feature": "no"}}), PunchhRejected),
-        (answer_with(504), PunchhAmbiguous),
-        (raising(httpx.ReadTimeout), PunchhAmbiguous),
-        (answer_with(418), PunchhUnexpected),
+        (answer_with(503, "<html>unavailable</html>"), errors.PunchhNotActed),
+        (raising(httpx.ConnectError), errors.PunchhNotActed),
+        (answer_with(429, None, **{"Retry-After": "3"}), errors.PunchhNotActed),
+        (answer_with(422, {"errors": {"disabled _feature": "no"}}), errors.PunchhRejected),
+        (answer_with(504), errors.PunchhAmbiguous),
+        (raising(httpx.ReadTimeout), errors.PunchhAmbiguous),
+        (answer_with(418), errors.PunchhUnexpected),
     ],
     ids=["503", "connect", "429", "422", "504", "read-timeout", "418"],
 )
@@ -235,7 +225,7 @@ def test_a_failed_lookup_is_remembered_briefly_by_its_branch(
     script: Script,
     rdb: redis.Redis,
     answer: Answer,
-    raised: type[PunchhError],
+    raised: type[errors.PunchhError],
 ) -> None:
     catalog = make_catalog(ttl_seconds=60, remember_failures=True)
     script.answer = answer
@@ -255,7 +245,7 @@ def test_a_failure_is_remembered_no_longer_than_the_list_would_be(
     make_catalog: Callable[..., Catalog], script: Script, rdb: redis.Redis
 ) -> None:
     script.answer = answer_with(503)
-    with pytest.raises(PunchhServerError):
+    with pytest.raises(errors.PunchhServerError):
         make_catalog(ttl_seconds=4, remember_failures=True).search("segments", "x")
     (key,) = rdb.keys(f"{PREFIX}*")
     assert 0 < rdb.ttl(key) <= 4
@@ -267,7 +257,7 @@ def test_without_remembering_each_caller_asks_punchh(
     catalog = make_catalog(ttl_seconds=60)
     script.answer = answer_with(503)
     for _ in range(3):
-        with pytest.raises(PunchhServerError):
+        with pytest.raises(errors.PunchhServerError):
             catalog.search("segments", "x")
     assert len(script.seen) == 3 and rdb.dbsize() == 0
 
@@ -280,7 +270,7 @@ def test_a_refused_key_is_not_remembered_here(
     catalog = make_catalog(ttl_seconds=60, remember_failures=True)
     script.answer = answer_with(status, {"error": "You need to sign in or sign up"})
     for _ in range(2):
-        with pytest.raises(PunchhAuthError):
+        with pytest.raises(errors.PunchhAuthError):
             catalog.search("segments", "x")
     assert len(script.seen) == 2 and rdb.dbsize() == 0
 
@@ -291,7 +281,7 @@ def test_a_lookup_that_recovers_is_cached_as_usual(
     catalog = make_catalog(ttl_seconds=60, remember_failures=True)
     good = script.answer
     script.answer = answer_with(503)
-    with pytest.raises(PunchhServerError):
+    with pytest.raises(errors.PunchhServerError):
         catalog.search("segments", "lapsed")
     rdb.delete(*rdb.keys(f"{PREFIX}*"))  # the remembered failure has run out
     script.answer = good
