@@ -1,4 +1,10 @@
-"""Shared fixtures: a Redis database of our own, the Punchh sandbox, the app, real processes."""
+"""Shared fixtures: a Redis database of our own, the Punchh sandbox, the app, real processes.
+
+The sandbox process starts only for a test whose fixtures need it. A test marked
+`no_sandbox` gets the same settings, services and app pointed at an address where nothing
+listens, so a test that reaches Punchh after all fails loudly instead of starting one; a test
+that needs settings and nothing else takes `pure_settings` (no Redis, no sandbox).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,26 @@ from workers import context
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 SANDBOX_KEY = "sandbox-admin-key"
 API_TOKEN = "test-api-token"
+#: Where a test that needs no sandbox finds "Punchh": the discard port, where nothing answers.
+OFFLINE_PUNCHH_URL = "http://127.0.0.1:9"
+#: The marker that keeps the sandbox process away from a test.
+NO_SANDBOX = "no_sandbox"
+
+
+def needs_sandbox(request: pytest.FixtureRequest) -> bool:
+    """Whether this test may start the sandbox (every test but those marked `no_sandbox`)."""
+    return request.node.get_closest_marker(NO_SANDBOX) is None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a test marked `no_sandbox` whose fixtures start the sandbox all the same."""
+    for item in items:
+        if item.get_closest_marker(NO_SANDBOX) and "sandbox_proc" in getattr(
+            item, "fixturenames", ()
+        ):
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked {NO_SANDBOX} but its fixtures start the sandbox"
+            )
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +76,12 @@ def sandbox_proc() -> Iterator[Proc]:
 
 
 @pytest.fixture
+def sandbox_url(sandbox_proc: Proc) -> str:
+    """The running sandbox's base URL (starts it on first use)."""
+    return sandbox_proc.url
+
+
+@pytest.fixture
 def sandbox(sandbox_proc: Proc) -> Iterator[httpx.Client]:
     """An HTTP client on the sandbox, reset to its seed before the test."""
     with httpx.Client(base_url=sandbox_proc.url, timeout=10) as client:
@@ -57,7 +89,9 @@ def sandbox(sandbox_proc: Proc) -> Iterator[httpx.Client]:
         yield client
 
 
-def base_env(redis_url: str, sandbox_url: str, **extra: str) -> dict[str, str]:
+def base_env(
+    redis_url: str, sandbox_url: str = OFFLINE_PUNCHH_URL, **extra: str
+) -> dict[str, str]:
     """Environment for a connector process pointed at the sandbox and the test Redis."""
     env = {
         "REDIS_URL": redis_url,
@@ -79,15 +113,26 @@ def base_env(redis_url: str, sandbox_url: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def env(redis_url: str, sandbox_proc: Proc) -> dict[str, str]:
+def env(request: pytest.FixtureRequest, redis_url: str) -> dict[str, str]:
     """The connector's environment for this test (mutable before the app is built)."""
-    return base_env(redis_url, sandbox_proc.url)
+    # Asked for by name, not as a parameter, so that a `no_sandbox` test never starts one.
+    if needs_sandbox(request):
+        return base_env(redis_url, request.getfixturevalue("sandbox_url"))
+    return base_env(redis_url)
 
 
 @pytest.fixture
-def settings(env: dict[str, str], rdb: redis.Redis, sandbox: httpx.Client) -> Settings:
+def settings(request: pytest.FixtureRequest, env: dict[str, str], rdb: redis.Redis) -> Settings:
     """Settings from the test environment, with a clean Redis and a reset sandbox."""
+    if needs_sandbox(request):
+        request.getfixturevalue("sandbox")
     return Settings.from_env(env)
+
+
+@pytest.fixture
+def pure_settings() -> Settings:
+    """Settings for a test that touches neither Redis nor the sandbox."""
+    return Settings.from_env(base_env(TEST_REDIS_URL))
 
 
 @pytest.fixture

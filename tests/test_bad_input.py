@@ -14,9 +14,7 @@ import redis
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from marshmallow import ValidationError
 
-from adapters import generic
 from tests.conftest import auth
 from tests.procs import Proc
 from tests.sfmc_sim import SECRETS, execute_claims
@@ -33,21 +31,6 @@ BRAZE_KEYS = [
     "punchh_segment", "punchh_redeemable", "campaign_id", "canvas_id", "send_key",
     "dispatch_id", "start_time", "punchh_campaign_name", "user_id", "email",
 ]
-
-
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.dictionaries(st.sampled_from([*KEYS, "extra"]), JSONISH, max_size=6) | JSONISH,
-    st.one_of(st.none(), st.text(max_size=250)),
-)
-def test_generic_adapter_maps_or_names_the_problem(body: Any, key: str | None) -> None:
-    try:
-        req = generic.to_request(body, key)
-    except ValidationError as exc:
-        assert exc.messages
-        return
-    assert req.segment and req.redeemable and req.send_key
-    assert req.distribution_id.startswith("api:")
 
 
 def _assert_refusal_or_accept(reply: Any, rdb: redis.Redis, before: int) -> None:
