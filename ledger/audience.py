@@ -10,6 +10,7 @@ call that delivered it. Items are `u:<user id>` or `e:<email>`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -71,9 +72,12 @@ class Waiting:
 class AudienceKeys:
     """The pending and batch lists of audience sends, under the ledger's prefix."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, record_key: Callable[[str], str]
+    ) -> None:
         self.redis = client
         self.prefix = prefix
+        self.record_key = record_key
         self._take = client.register_script(_TAKE_LUA)
         self._done = client.register_script(_DONE_LUA)
 
@@ -122,11 +126,10 @@ class AudienceKeys:
         )
         return [decode(item) for item in items]
 
-    def done(self, record_key: str, distribution_id: str, added: int, invalid: int) -> bool:
+    def done(self, distribution_id: str, added: int, invalid: int) -> bool:
         """Punchh took the batch: delete it and count it (False if it was already gone)."""
-        return bool(
-            self._done(keys=[self.batch_key(distribution_id), record_key], args=[added, invalid])
-        )
+        keys = [self.batch_key(distribution_id), self.record_key(distribution_id)]
+        return bool(self._done(keys=keys, args=[added, invalid]))
 
     def waiting(self, distribution_id: str) -> Waiting:
         """Identifiers not yet delivered."""

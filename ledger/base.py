@@ -66,7 +66,7 @@ class LedgerBase:
         self._unlock = client.register_script(scripts.UNLOCK_LUA)
         self._extend = client.register_script(scripts.EXTEND_LUA)
         #: Audience mode's pending and batch lists of guest identifiers.
-        self.audience = AudienceKeys(client, prefix)
+        self.audience = AudienceKeys(client, prefix, self.record_key)
 
     # --- keys -----------------------------------------------------------------------------
     def record_key(self, distribution_id: str) -> str:

@@ -25,8 +25,6 @@ from typing import Any
 
 import redis
 
-from punchh.errors import PunchhAuthError, PunchhLockedOut
-
 log = logging.getLogger("punchh")
 #: Operator actions log under one name, whichever module holds them.
 admin_log = logging.getLogger("connector.admin")
@@ -63,10 +61,6 @@ class Refusal:
     def retry_after(self) -> int:
         """Whole seconds until the lockout ends on its own (at least 1)."""
         return max(1, math.ceil(self.until - time.time()))
-
-    def error(self) -> PunchhLockedOut:
-        """The exception a caller gets instead of a call to Punchh."""
-        return PunchhLockedOut(self.describe(), refused_at=self.refused_at, until=self.until)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -113,22 +107,20 @@ class AuthLockout:
             refused_at = until - self.seconds
         return Refusal(reason=reason[:300], refused_at=refused_at, until=until)
 
-    def check(self) -> None:
-        """Raise PunchhLockedOut while a refusal stands; called before every request."""
+    def standing(self) -> Refusal | None:
+        """The refusal that stands now, checked before every Punchh request."""
         try:
-            refusal = self.current()
+            return self.current()
         except redis.RedisError as exc:
             # A lockout that cannot be read cannot be honoured. With Redis down nothing is
             # accepted either, so at most the call that would have been made without it is.
             log.warning("punchh lockout unreadable", extra={"error": type(exc).__name__})
-            return
-        if refusal is not None:
-            raise refusal.error()
+            return None
 
-    def refused(self, exc: PunchhAuthError) -> None:
+    def refused(self, message: str, status: int | None) -> None:
         """Punchh refused the key just now: stop every process for AUTH_LOCKOUT_SECONDS."""
         now = self.clock()
-        value = json.dumps({"reason": exc.message[:300], "at": now, "until": now + self.seconds})
+        value = json.dumps({"reason": message[:300], "at": now, "until": now + self.seconds})
         try:
             self.redis.set(self.key, value, ex=self.seconds)
         except redis.RedisError as exc_redis:
@@ -136,7 +128,7 @@ class AuthLockout:
             return
         log.error(
             "punchh refused the api key: no calls for %ss", self.seconds,
-            extra={"status": exc.status},
+            extra={"status": status},
         )
 
     def clear(self) -> Refusal | None:

@@ -33,6 +33,11 @@ class Distribution:
         """Current state name."""
         return self.fields.get("state", "")
 
+    @property
+    def gifts_recipients(self) -> bool:
+        """An audience send: its own recipients, in a custom segment, are gifted."""
+        return self.fields.get("audience") == "recipients"
+
     def int_field(self, name: str, default: int = 0) -> int:
         """A counter field as an int."""
         try:

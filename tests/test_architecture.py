@@ -60,10 +60,7 @@ PART_NAMES = {"connector": "Web", "adapters": "Adapters", "ledger": "Ledger", "p
 NOT_FOR_ADAPTERS = ("flask", "werkzeug", "redis", "rq", "httpx")
 
 #: (rule, module or folder) → the violation another change is removing right now.
-KNOWN: dict[tuple[str, str], str] = {
-    ("upward", "ledger.lockout"): "ledger.lockout imports punchh.errors: the Ledger never uses "
-    "Punchh",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

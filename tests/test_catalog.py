@@ -26,6 +26,7 @@ from punchh.errors import (
 )
 from tests.conftest import auth
 from tests.helpers import request_count
+from wiring.punchh_guard import LockoutGuard
 from wiring.services import Services
 
 
@@ -132,7 +133,7 @@ def test_a_refusal_locks_out_every_later_call(lockout: AuthLockout, status: int)
 
     client = PunchhClient(
         "https://punchh.test", "key", "T/C/1",
-        transport=httpx.MockTransport(handler), guard=lockout,
+        transport=httpx.MockTransport(handler), guard=LockoutGuard(lockout),
     )
     with pytest.raises(PunchhAuthError) as first:
         client.list_page("segments")
@@ -152,7 +153,7 @@ def test_a_refusal_locks_out_every_later_call(lockout: AuthLockout, status: int)
 
 def test_other_errors_do_not_lock_out(lockout: AuthLockout) -> None:
     client = PunchhClient(
-        "https://punchh.test", "key", "T/C/1", guard=lockout,
+        "https://punchh.test", "key", "T/C/1", guard=LockoutGuard(lockout),
         transport=httpx.MockTransport(lambda _: httpx.Response(422, json={"errors": "no"})),
     )
     with pytest.raises(Exception, match="422"):
@@ -167,7 +168,7 @@ def test_a_lockout_written_by_an_older_worker_is_honoured(
     current = lockout.current()
     assert current is not None and current.reason == "Punchh answered 401"
     with pytest.raises(PunchhLockedOut):
-        lockout.check()
+        LockoutGuard(lockout).check()
     assert json.loads(json.dumps(current.as_dict()))["reason"] == "Punchh answered 401"
 
 

@@ -14,6 +14,7 @@ from ledger.lockout import AuthLockout
 from ledger.store import Ledger
 from punchh import Catalog, PunchhClient
 from punchh.client import Guard, Observer
+from wiring.punchh_guard import LockoutGuard
 from wiring.settings import Settings
 
 
@@ -116,7 +117,9 @@ class Services:
         """The Punchh client, rebuilt after a fork (httpx pools are not fork-safe)."""
         if self._punchh is None or self._pid != os.getpid():
             self._punchh = make_punchh_client(
-                self.settings, observer=self.ledger.count_punchh_call, guard=self.lockout
+                self.settings,
+                observer=self.ledger.count_punchh_call,
+                guard=LockoutGuard(self.lockout),
             )
             self._catalog = None
             self._pid = os.getpid()

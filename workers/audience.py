@@ -13,12 +13,13 @@ import hashlib
 import logging
 import time
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ledger.audience import BATCH_SIZE
 from ledger.jobs import enqueue_commit
 from ledger.record import Distribution
 from ledger.states import State
+from ledger.store import Ledger
 from punchh.catalog import Resolution
 from punchh.custom_segments import CustomSegments
 from punchh.errors import (
@@ -30,9 +31,8 @@ from punchh.errors import (
     PunchhRejected,
     PunchhUnexpected,
 )
-
-if TYPE_CHECKING:
-    from workers.commit import Committer
+from wiring.services import Services
+from wiring.settings import Settings
 
 log = logging.getLogger("connector.worker")
 
@@ -51,10 +51,32 @@ def custom_segment_name(distribution_id: str) -> str:
     return f"punchh-connector {digest}"
 
 
-class AudienceRun:
-    """One run's audience work for one distribution, inside a Committer (workers/commit.py)."""
+class Run(Protocol):
+    """What the audience steps use of the commit job's run (workers/commit.py's Committer)."""
 
-    def __init__(self, committer: Committer) -> None:
+    services: Services
+    settings: Settings
+    ledger: Ledger
+    token: str
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """The wait before the next attempt."""
+
+    def settle(
+        self, dist: Distribution, state: State, reason: str, *, allowed_from: tuple[State, ...]
+    ) -> str:
+        """Write a final (or operator-waiting) state, alerting when it needs a human."""
+
+    def auth_failed(
+        self, dist: Distribution, exc: PunchhAuthError, allowed_from: tuple[State, ...]
+    ) -> str:
+        """Punchh refused the key: fail, and say why."""
+
+
+class AudienceRun:
+    """One run's audience work for one distribution, inside the commit job's run."""
+
+    def __init__(self, committer: Run) -> None:
         self.c = committer
         self.ledger = committer.ledger
         self.settings = committer.settings
@@ -182,14 +204,14 @@ class AudienceRun:
                 raise PunchhNotActed("the run's lock lapsed; the next run goes on")
             batch = self.keys.take(dist.id)
             result = self.segments.add_users(segment_id, [guest.value for guest in batch])
-            self.keys.done(self.ledger.record_key(dist.id), dist.id, result.sent, result.invalid)
+            self.keys.done(dist.id, result.sent, result.invalid)
             if dist.int_field(ATTEMPTS):
                 self.ledger.set_fields(dist.id, {ATTEMPTS: 0})  # the budget is per batch
 
     def delivery_failed(self, dist: Distribution, exc: PunchhError, *, committed: bool) -> str:
         """Retry a batch (adds are safe to repeat) within the budget; then stop and say so."""
         if isinstance(exc, PunchhAuthError) and not committed:
-            return self.c._auth_failed(dist, exc, (dist_state(dist),))
+            return self.c.auth_failed(dist, exc, (dist_state(dist),))
         attempts = dist.int_field(ATTEMPTS) + 1
         permanent = isinstance(exc, PunchhRejected)  # auth errors too: they wait for a human
         if not permanent and attempts < self.settings.commit_max_attempts:
@@ -215,7 +237,7 @@ class AudienceRun:
             return State.COMMITTED.value
         # Never committed with a partial audience unless an operator chooses so.
         self.ledger.set_fields(dist.id, {NOT_ADDED: waiting})
-        return self.c._settle(
+        return self.c.settle(
             dist,
             State.FAILED,
             reason + "; retry, or commit-partial to gift only those added",

@@ -13,7 +13,6 @@ from typing import TypeVar
 
 import redis
 
-from adapters.types import RECIPIENTS_AUDIENCE
 from ledger.durability import NotDurable
 from ledger.jobs import enqueue_alert, enqueue_commit
 from ledger.lockout import UNLOCK_HINT
@@ -115,14 +114,14 @@ class Committer:
         if dist.state == State.COMMITTING:
             # A previous run wrote `committing` and never finished: its POST may have reached
             # Punchh. Never post again; an operator checks Punchh and resolves it.
-            return self._settle(
+            return self.settle(
                 dist,
                 State.UNKNOWN,
                 "a worker stopped while posting to Punchh; check Punchh before resolving",
                 allowed_from=(State.COMMITTING,),
             )
         # Audience mode: the send's own recipients, gathered into a custom segment first.
-        audience = AudienceRun(self) if dist.fields.get("audience") == RECIPIENTS_AUDIENCE else None
+        audience = AudienceRun(self) if dist.gifts_recipients else None
         if audience is not None and dist.state == State.COMMITTED:
             return audience.top_up(dist)  # late recipients, until shortly before the start
         if dist.state not in (State.QUEUED, State.RESOLVING):
@@ -130,7 +129,7 @@ class Committer:
         refusal = self.services.lockout.current()
         if refusal is not None:
             # Decided here, before `resolving`, so a locked-out run costs no attempt.
-            return self._settle(
+            return self.settle(
                 dist,
                 State.FAILED,
                 f"{refusal.describe()}, then retry this distribution",
@@ -161,9 +160,9 @@ class Committer:
                 )
             )
         except PunchhAuthError as exc:
-            return self._auth_failed(dist, exc, (State.RESOLVING,))
+            return self.auth_failed(dist, exc, (State.RESOLVING,))
         except PunchhRejected as exc:
-            return self._settle(dist, State.REJECTED, exc.message, allowed_from=(State.RESOLVING,))
+            return self.settle(dist, State.REJECTED, exc.message, allowed_from=(State.RESOLVING,))
         except (PunchhNotActed, PunchhAmbiguous, PunchhUnexpected) as exc:
             # Lists are read-only: any failure to read them is safe to retry.
             return self._retry_or_fail(dist, attempts, exc, from_state=State.RESOLVING)
@@ -213,11 +212,11 @@ class Committer:
         except PunchhNotActed as exc:
             return self._retry_or_fail(dist, attempts, exc, from_state=State.COMMITTING)
         except PunchhAuthError as exc:
-            return self._auth_failed(dist, exc, (State.COMMITTING,))
+            return self.auth_failed(dist, exc, (State.COMMITTING,))
         except PunchhRejected as exc:
-            return self._settle(dist, State.REJECTED, exc.message, allowed_from=(State.COMMITTING,))
+            return self.settle(dist, State.REJECTED, exc.message, allowed_from=(State.COMMITTING,))
         except (PunchhAmbiguous, PunchhUnexpected) as exc:
-            return self._settle(
+            return self.settle(
                 dist,
                 State.UNKNOWN,
                 f"{exc.message}; the campaign may exist in Punchh: check before resolving",
@@ -274,7 +273,7 @@ class Committer:
     ) -> str:
         """Schedule another attempt when budget remains; else `failed`."""
         if attempts >= self.settings.commit_max_attempts:
-            return self._settle(
+            return self.settle(
                 dist,
                 State.FAILED,
                 f"gave up after {attempts} attempts: {exc.message}",
@@ -282,7 +281,7 @@ class Committer:
             )
         retry_after: float | None = getattr(exc, "retry_after", None)
         if retry_after is not None and retry_after > RETRY_AFTER_CEILING_SECONDS:
-            return self._settle(
+            return self.settle(
                 dist,
                 State.FAILED,
                 f"Punchh asked to wait {retry_after:g} s before trying again, longer than a "
@@ -315,16 +314,16 @@ class Committer:
             attempt, self.settings.retry_base_seconds, self.settings.retry_max_seconds, retry_after
         )
 
-    def _auth_failed(
+    def auth_failed(
         self, dist: Distribution, exc: PunchhAuthError, allowed_from: tuple[State, ...]
     ) -> str:
         """Punchh refused the key (the client has locked every process out): fail, say why."""
         reason = exc.message if isinstance(exc, PunchhLockedOut) else (
             f"{exc.message}; {UNLOCK_HINT}, then retry this distribution"
         )
-        return self._settle(dist, State.FAILED, reason, allowed_from=allowed_from)
+        return self.settle(dist, State.FAILED, reason, allowed_from=allowed_from)
 
-    def _settle(
+    def settle(
         self,
         dist: Distribution,
         state: State,

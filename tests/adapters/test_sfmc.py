@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from adapters import sfmc
+from adapters import sfmc, sfmc_config
 from adapters.types import GAP_RULE, OPEN_SEND, DistributionRequest
 from tests.adapters.strategies import GUEST_MARK, JSON, NAME, guest_fields
 
@@ -120,80 +120,6 @@ def test_a_decoded_body_that_is_not_an_object_is_refused(body: object) -> None:
         sfmc.parse_execute(body)
 
 
-# --- lifecycle and UI configuration -------------------------------------------------------------
-
-
-def lifecycle(**fields: Any) -> dict[str, Any]:
-    """A save/publish body: the journey's ids and, under arguments, the saved inArguments."""
-    return {
-        "activityObjectID": ACTIVITY,
-        "interactionId": "int-1",
-        "originalDefinitionId": "def-1",
-        "interactionKey": "key-1",
-        "interactionVersion": 3,
-        "arguments": {"execute": {"inArguments": [OFFER, {"email": "{{Contact.Default.Email}}"}]}},
-        **fields,
-    }
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (lifecycle(), {"segment": "Lapsed 90 days", "redeemable": "Free Coffee",
-                       "interaction_version": "3", "is_published": False}),
-        (lifecycle(isPublished=True), {"is_published": True}),
-        (lifecycle(isPublished="TRUE"), {"is_published": True}),
-        (lifecycle(isPublished="no"), {"is_published": False}),
-        (lifecycle(interactionVersion="v" * 80), {"interaction_version": "v" * 50}),
-        (lifecycle(arguments={"execute": {"inArguments": [
-            {"punchh_segment": "{{Event.DE.Segment}}", "punchh_redeemable": " Free Dessert "}]}}),
-         {"segment": None, "redeemable": "Free Dessert"}),
-        (lifecycle(arguments=None), {"segment": None, "redeemable": None}),
-        ({}, {"activity_object_id": None, "interaction_version": None, "segment": None}),
-    ],
-)
-def test_a_lifecycle_call_keeps_ids_and_literal_names(
-    body: dict[str, Any], expected: dict[str, Any]
-) -> None:
-    found = sfmc.parse_lifecycle(body)
-    for name, value in expected.items():
-        assert getattr(found, name) == value, name
-
-
-def test_a_lifecycle_record_keeps_only_what_it_has() -> None:
-    assert sfmc.parse_lifecycle(lifecycle(interactionKey=None)).record_fields() == {
-        "interaction_id": "int-1",
-        "original_definition_id": "def-1",
-        "interaction_version": "3",
-    }
-
-
-@pytest.mark.parametrize(
-    ("body", "problem"),
-    [
-        ({"segment": "S", "redeemable": "R"}, None),
-        ({"segment": "S", "redeemable": "R", "run_id": "  ", "campaign_name": ""}, None),
-        ({"segment": "S", "redeemable": "R", "draft": True, "activity_key": "a",
-          "interaction_key": "k"}, None),
-        ({"segment": "S", "redeemable": "R", "draft": True, "interaction_id": "i"},
-         "activity_key"),
-        ({"segment": "S", "redeemable": "R", "draft": True, "activity_key": "a"},
-         "interaction_key"),
-        ({"redeemable": "R"}, "segment"),
-        ({"segment": "S", "redeemable": "R", "start_time": "2026-11-25"}, "start_time"),
-    ],
-)
-def test_the_ui_configuration_is_validated(body: dict[str, Any], problem: str | None) -> None:
-    if problem is not None:
-        with pytest.raises(ValidationError) as caught:
-            sfmc.parse_activity_config(body)
-        assert problem in caught.value.messages
-        return
-    config = sfmc.parse_activity_config(body)
-    assert (config.segment, config.redeemable) == ("S", "R")
-    assert config.run_id is None and config.campaign_name is None
-
-
 # --- properties ---------------------------------------------------------------------------------
 
 ARGS = st.dictionaries(st.sampled_from(sorted(ARGUMENTS)), JSON | NAME, max_size=6)
@@ -207,7 +133,8 @@ SHAPED = st.fixed_dictionaries(
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(JSON, SHAPED))
 def test_any_decoded_body_maps_or_raises_only_validation_errors(body: Any) -> None:
-    for parse in (sfmc.parse_execute, sfmc.parse_lifecycle, sfmc.parse_activity_config):
+    parsers = (sfmc.parse_execute, sfmc_config.parse_lifecycle, sfmc_config.parse_activity_config)
+    for parse in parsers:
         try:
             parse(body)
         except ValidationError as exc:
