@@ -114,7 +114,10 @@ _AUDIENCE_MODE = """
 local guest = table.remove(ARGV)
 local pending_prefix = table.remove(ARGV)
 local function _audience(rk, id, now)
-  if guest == '.' then return end  -- not a recipient (POST /v1/distributions opening a send)
+  if guest == '.' then  -- not a recipient (POST /v1/distributions opening a send)
+    redis.call('HINCRBY', rk, 'recipients', -1)
+    return
+  end
   if guest == '' then  -- a recipient whose identifier the platform did not render
     redis.call('HINCRBY', rk, 'audience_missing', 1)
     return

@@ -204,8 +204,8 @@ def banner(info: dict[str, Any]) -> None:
     say(f"Status page: {web}/status (user: anything, password: the API token)")
     say(f"API docs: {web}/docs    SFMC: a simulated Journey Builder around the real activity: "
         f"{web}/sfmc/simulator/")
-    say(f"The demo (a Braze fan-out of 200 webhooks → one Punchh campaign):  "
-        f"{BIN / 'python'} scripts/demo.py")
+    say("The demo (a Braze fan-out → one Punchh campaign; then an audience send → only its "
+        f"guests rewarded):  {BIN / 'python'} scripts/demo.py")
     say("Ctrl-C stops everything.")
     say("=" * 78)
     say()

@@ -149,11 +149,14 @@ def test_v1_opens_a_send_takes_recipients_in_calls_of_1000_and_ends_it(
     dist_id = open_send(client)
     dist = services.ledger.get(dist_id)
     assert dist is not None and dist.int_field("audience_missing") == 0
+    assert dist.int_field("recipients") == 0  # opening the send is not a recipient
     added = v1(client, f"{dist_id}/recipients", {"user_ids": [880001, "880002"],
                                                    "emails": ["guest3@example.com"]})
     assert added.status_code == 202
     assert added.json == {"distribution_id": dist_id, "state": "queued", "accepted": 3, "late": 0}
     assert pending(services, dist_id) == 3
+    dist = services.ledger.get(dist_id)
+    assert dist is not None and dist.int_field("recipients") == 3
     too_many = v1(client, f"{dist_id}/recipients", {"user_ids": list(range(1, 1002))})
     assert too_many.status_code == 400 and pending(services, dist_id) == 3
     bad = v1(client, f"{dist_id}/recipients", {"emails": ["secret-not-an-address"]})
