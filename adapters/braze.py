@@ -17,14 +17,18 @@ from marshmallow import (
     validates_schema,
 )
 
-from adapters.common import Name, from_memo_key, memo_key, parse_start_time
+from adapters.common import (
+    Name,
+    audience_field,
+    from_memo_key,
+    memo_key,
+    one_audience,
+    parse_start_time,
+)
 from adapters.guest import guest_or_problem
 from adapters.types import (
-    AUDIENCES,
     GAP_RULE,
     MAX_PART_LENGTH,
-    RECIPIENTS_AUDIENCE,
-    SEGMENT_AUDIENCE,
     DistributionRequest,
     Guest,
 )
@@ -94,13 +98,9 @@ class BrazeWebhookSchema(Schema):
         load_default=None,
         metadata={"description": "Punchh segment name (leave out with punchh_audience)"},
     )
-    punchh_audience = fields.String(
-        load_default=SEGMENT_AUDIENCE,
-        validate=validate.OneOf(AUDIENCES),
-        metadata={
-            "description": '"recipients" gifts exactly this send\'s recipients (each body '
-            "then carries punchh_user_id or email); default \"segment\" gifts punchh_segment"
-        },
+    punchh_audience = audience_field(
+        '"recipients" gifts exactly this send\'s recipients (each body then carries '
+        'punchh_user_id or email); default "segment" gifts punchh_segment'
     )
     punchh_redeemable = Name(required=True, metadata={"description": "Punchh redeemable name"})
     campaign_id = OptionalText(
@@ -140,19 +140,13 @@ class BrazeWebhookSchema(Schema):
 
     @validates_schema
     def _one_audience(self, data: dict[str, Any], **kwargs: Any) -> None:
-        segment, audience = data.get("punchh_segment"), data.get("punchh_audience")
-        if audience == RECIPIENTS_AUDIENCE and segment:
-            raise ValidationError(
-                'choose one audience: punchh_segment (a Punchh segment) or "punchh_audience": '
-                '"recipients" (this send\'s recipients), not both',
-                field_name="punchh_segment",
-            )
-        if audience != RECIPIENTS_AUDIENCE and not segment:
-            raise ValidationError(
-                'name the Punchh segment to gift, or send "punchh_audience": "recipients" to '
-                "gift exactly this send's recipients",
-                field_name="punchh_segment",
-            )
+        one_audience(
+            data.get("punchh_audience"),
+            data.get("punchh_segment"),
+            field_name="punchh_segment",
+            recipients='send "punchh_audience": "recipients" to gift exactly this send\'s '
+            "recipients",
+        )
 
     @validates_schema
     def _needs_a_campaign(self, data: dict[str, Any], **kwargs: Any) -> None:

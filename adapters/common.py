@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 
-from adapters.types import MAX_PART_LENGTH
+from adapters.types import AUDIENCES, MAX_PART_LENGTH, RECIPIENTS_AUDIENCE, SEGMENT_AUDIENCE
 
 #: A campaign ref or send key: printable, no whitespace at the ends, bounded.
 _PART = re.compile(r"^[^\x00-\x1f\x7f]+$")
@@ -82,3 +82,31 @@ def from_memo_key(names: tuple[str, ...], key: tuple[Any, ...]) -> dict[str, Any
     """The body a memo key was made from (only the named fields)."""
     pairs = zip(names, key, strict=True)
     return {name: value for name, (_, value) in pairs if value is not _ABSENT}
+
+
+def audience_field(description: str, **kwargs: Any) -> fields.String:
+    """Who is gifted: "segment" (the default) or "recipients" (audience mode)."""
+    return fields.String(
+        load_default=SEGMENT_AUDIENCE,
+        validate=validate.OneOf(AUDIENCES),
+        metadata={"description": description},
+        **kwargs,
+    )
+
+
+def one_audience(
+    audience: str | None, segment: str | None, *, field_name: str, recipients: str
+) -> None:
+    """A Punchh segment to gift, or the send's recipients: exactly one of the two.
+
+    `recipients` says how this platform's marketer asks for the send's recipients.
+    """
+    if audience == RECIPIENTS_AUDIENCE and segment:
+        raise ValidationError(
+            f"choose one audience: a Punchh segment, or {recipients}, not both",
+            field_name=field_name,
+        )
+    if audience != RECIPIENTS_AUDIENCE and not segment:
+        raise ValidationError(
+            f"name the Punchh segment to gift, or {recipients}", field_name=field_name
+        )

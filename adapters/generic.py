@@ -15,13 +15,10 @@ from marshmallow import (
     validates_schema,
 )
 
-from adapters.common import Name, StartTime
+from adapters.common import Name, StartTime, audience_field, one_audience
 from adapters.guest import read_guest
 from adapters.types import (
-    AUDIENCES,
     MAX_PART_LENGTH,
-    RECIPIENTS_AUDIENCE,
-    SEGMENT_AUDIENCE,
     DistributionRequest,
     Guest,
 )
@@ -43,13 +40,9 @@ class DistributionSchema(Schema):
         load_default=None,
         metadata={"description": "Punchh segment name (leave out with audience: recipients)"},
     )
-    audience = fields.String(
-        load_default=SEGMENT_AUDIENCE,
-        validate=validate.OneOf(AUDIENCES),
-        metadata={
-            "description": '"recipients": gift exactly the guests you then post to '
-            "/v1/distributions/{id}/recipients; default \"segment\" gifts `segment`"
-        },
+    audience = audience_field(
+        '"recipients": gift exactly the guests you then post to '
+        '/v1/distributions/{id}/recipients; default "segment" gifts `segment`'
     )
     redeemable = Name(required=True, metadata={"description": "Punchh redeemable name"})
     start_time = StartTime(
@@ -68,17 +61,12 @@ class DistributionSchema(Schema):
 
     @validates_schema
     def _one_audience(self, data: dict[str, Any], **kwargs: Any) -> None:
-        segment, audience = data.get("segment"), data.get("audience")
-        if audience == RECIPIENTS_AUDIENCE and segment:
-            raise ValidationError(
-                'choose one audience: a segment, or "audience": "recipients", not both',
-                field_name="segment",
-            )
-        if audience != RECIPIENTS_AUDIENCE and not segment:
-            raise ValidationError(
-                'name the Punchh segment to gift, or send "audience": "recipients"',
-                field_name="segment",
-            )
+        one_audience(
+            data.get("audience"),
+            data.get("segment"),
+            field_name="segment",
+            recipients='send "audience": "recipients"',
+        )
 
     @post_load
     def _strip(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

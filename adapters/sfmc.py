@@ -15,14 +15,19 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from adapters.common import Name, StartTime, clean_part, from_memo_key, memo_key
+from adapters.common import (
+    Name,
+    StartTime,
+    audience_field,
+    clean_part,
+    from_memo_key,
+    memo_key,
+    one_audience,
+)
 from adapters.guest import guest_or_problem
 from adapters.types import (
-    AUDIENCES,
     GAP_RULE,
     MAX_PART_LENGTH,
-    RECIPIENTS_AUDIENCE,
-    SEGMENT_AUDIENCE,
     DistributionRequest,
     Guest,
 )
@@ -76,9 +81,7 @@ class InArgumentsSchema(Schema):
 
     punchh_segment = Name(load_default=None, metadata={"description": "Punchh segment name"})
     punchh_redeemable = Name(required=True, metadata={"description": "Punchh redeemable name"})
-    punchh_audience = fields.String(
-        load_default=SEGMENT_AUDIENCE, validate=validate.OneOf(AUDIENCES)
-    )
+    punchh_audience = audience_field("the journey's contacts (recipients) or a segment")
     run_id = RunId(load_default=None, allow_none=True)
     start_time = StartTime(load_default=None, allow_none=True)
     punchh_campaign_name = fields.String(
@@ -93,16 +96,10 @@ class InArgumentsSchema(Schema):
 
 def check_audience(audience: str | None, segment: str | None, field_name: str) -> None:
     """A segment to gift, or the journey's contacts: exactly one of the two."""
-    if audience == RECIPIENTS_AUDIENCE and segment:
-        raise ValidationError(
-            "choose one audience: a Punchh segment, or the contacts of this journey, not both",
-            field_name=field_name,
-        )
-    if audience != RECIPIENTS_AUDIENCE and not segment:
-        raise ValidationError(
-            "name the Punchh segment to gift, or choose to gift the contacts of this journey",
-            field_name=field_name,
-        )
+    one_audience(
+        audience, segment, field_name=field_name,
+        recipients="choose to gift the contacts of this journey",
+    )
 
 
 class ExecuteSchema(Schema):

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from adapters.common import Name, StartTime
+from adapters.common import Name, StartTime, audience_field
 from adapters.sfmc import (
     EMAIL_ARGUMENT,
     UNRESOLVED,
@@ -22,7 +22,7 @@ from adapters.sfmc import (
     optional_text,
     present_only,
 )
-from adapters.types import AUDIENCES, RECIPIENTS_AUDIENCE, SEGMENT_AUDIENCE
+from adapters.types import RECIPIENTS_AUDIENCE, SEGMENT_AUDIENCE
 
 
 class LifecycleSchema(Schema):
@@ -48,7 +48,7 @@ class ActivityConfigSchema(Schema):
 
     segment = Name(load_default=None)
     redeemable = Name(required=True)
-    audience = fields.String(load_default=SEGMENT_AUDIENCE, validate=validate.OneOf(AUDIENCES))
+    audience = audience_field("the journey's contacts (recipients) or a segment")
     guest_binding = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(max=500)
     )

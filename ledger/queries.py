@@ -38,6 +38,9 @@ def show(ledger: Ledger, distribution_id: str) -> dict[str, Any]:
     """The record as the status API shows it, with its events and the undoable action."""
     dist = get(ledger, distribution_id)
     body = dist.as_dict()
+    if body["audience"] is not None:
+        # How many identifiers are still on their way to Punchh (a count, never one of them).
+        body["audience"]["waiting"] = ledger.audience.waiting(distribution_id).total
     body["events"] = ledger.events(distribution_id)
     last = last_action(dist)
     body["undoable"] = (

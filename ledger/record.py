@@ -80,6 +80,22 @@ class Distribution:
             "updated_at": iso(self.float_field("updated_at")),
             "committed_at": iso(self.float_field("committed_at")),
             "trace": {k[len(TRACE_PREFIX):]: v for k, v in f.items() if k.startswith(TRACE_PREFIX)},
+            "audience": self.audience() if self.gifts_recipients else None,
+        }
+
+    def audience(self) -> dict[str, Any]:
+        """An audience send's counts (never an identifier): who was added, who could not be."""
+        custom_segment_id = self.fields.get("cs_id")
+        return {
+            "custom_segment_name": self.fields.get("cs_name") or None,
+            "custom_segment_id": int(custom_segment_id) if custom_segment_id else None,
+            "added": self.int_field("audience_added"),
+            "unknown_to_punchh": self.int_field("audience_invalid"),
+            "without_identifier": self.int_field("audience_missing"),
+            "late": self.int_field("audience_late"),
+            "not_added": self.int_field("audience_not_added"),
+            "ended": self.fields.get("ended") == "1",
+            "late_after": iso(self.float_field("late_at")),
         }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from connector import create_app
-from tests.procs import Proc, start_gunicorn, start_sandbox, start_worker
+from tests.procs import Proc, free_port, start_gunicorn, start_redis, start_sandbox, start_worker
 from wiring.services import Services
 from wiring.settings import Settings
 from workers import context
@@ -187,3 +188,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if summary.ROWS:
         terminalreporter.section("reliability summary")
         terminalreporter.write_line(summary.render())
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[tuple[Proc, int, Path]]:
+    """A redis-server of the test's own, on a free port, persisting to an append-only file."""
+    port = free_port()
+    proc = start_redis(port, tmp_path)
+    yield proc, port, tmp_path
+    proc.stop()

@@ -119,7 +119,10 @@ def test_sfmc_unbound_identifier_is_never_refused_but_said() -> None:
 
 
 def test_sfmc_activity_config_offers_the_journeys_contacts() -> None:
-    config = sfmc_config.parse_activity_config({"redeemable": "Free", "audience": "recipients"})
+    config = sfmc_config.parse_activity_config(
+        {"redeemable": "Free", "audience": "recipients",
+         "guest_binding": "{{Contact.Attribute.Guests.punchh_user_id}}"}
+    )
     assert (config.audience, config.segment) == (RECIPIENTS_AUDIENCE, "")
     with pytest.raises(ValidationError):
         sfmc_config.parse_activity_config({"redeemable": "Free"})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ import redis
 from tests import summary
 from tests.conftest import base_env
 from tests.helpers import campaigns, fault, redis_dump, request_count
-from tests.procs import Proc, free_port, start_gunicorn, start_redis, start_worker, wait_until
+from tests.procs import Proc, start_gunicorn, start_redis, start_worker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -188,14 +187,6 @@ def test_a_lost_create_answer_makes_one_custom_segment(
     finally:
         web.stop()
         worker.stop()
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[Proc, int, Path]]:
-    port = free_port()
-    proc = start_redis(port, tmp_path)
-    yield proc, port, tmp_path
-    proc.stop()
 
 
 def test_redis_restart_mid_send_loses_no_accepted_recipient(

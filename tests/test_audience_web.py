@@ -223,3 +223,20 @@ def test_sfmc_validate_checks_the_offer_and_the_identifier_binding_not_a_segment
     unknown = validate({**offer, "punchh_redeemable": "No Such Offer",
                         "punchh_user_id": "{{Contact.Attribute.Guests.punchh_user_id}}"})
     assert unknown.status_code == 400 and "No Such Offer" in unknown.json["error"]["message"]
+
+
+def test_the_send_page_and_v1_show_the_audience_counts_never_an_identifier(
+    client: FlaskClient, services: Services
+) -> None:
+    from tests.conftest import API_TOKEN
+
+    dist_id = open_send(client, "aud-page")
+    v1(client, f"{dist_id}/recipients", {"user_ids": [880001, 880002], "emails": [SECRET_IDS[1]]})
+    shown = client.get(f"/v1/distributions/{dist_id}",
+                       headers={"Authorization": f"Bearer {API_TOKEN}"}).json
+    assert shown["audience"]["waiting"] == 3 and shown["audience"]["added"] == 0
+    assert shown["audience"]["custom_segment_id"] is None
+    page = client.get(f"/status/send/{dist_id}", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    text = page.get_data(as_text=True)
+    assert "Gifts this send's own recipients" in text and "3 on their way" in text
+    assert leaked(text + str(shown), ["880001", SECRET_IDS[1]]) == []

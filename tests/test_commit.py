@@ -15,12 +15,8 @@ from ledger.states import State
 from tests.helpers import campaigns, dist_request, fault, request_count, submit
 from tests.procs import Proc, wait_until
 from wiring.services import Services
-from workers.commit import (
-    RETRY_AFTER_CEILING_SECONDS,
-    Committer,
-    backoff_seconds,
-    choose_start_time,
-)
+from workers.commit import Committer, choose_start_time
+from workers.outcomes import RETRY_AFTER_CEILING_SECONDS, backoff_seconds
 
 
 def commit_once(services: Services, req: DistributionRequest | None = None) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -173,14 +172,6 @@ def test_worker_killed_mid_commit(
 
 
 # --- 3. Redis restart ------------------------------------------------------------------------
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[Proc, int, Path]]:
-    port = free_port()
-    proc = start_redis(port, tmp_path)
-    yield proc, port, tmp_path
-    proc.stop()
-
-
 def test_redis_restart_loses_no_accepted_request(
     private_redis: tuple[Proc, int, Path], sandbox_proc: Proc, sandbox: httpx.Client
 ) -> None:

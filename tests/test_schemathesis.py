@@ -27,7 +27,7 @@ def credentials(path: str) -> dict[str, str]:
     if path.startswith("/webhooks/braze"):
         return {"Authorization": f"Bearer {BRAZE_TOKEN}"}
     if path.startswith("/sfmc/"):
-        return {}  # JWT bodies and MC tokens: covered by tests/test_sfmc.py
+        return {}  # JWT bodies and MC tokens: covered by tests/sfmc/
     return {"Authorization": f"Bearer {API_TOKEN}"}
 
 

@@ -13,13 +13,11 @@ import hashlib
 import logging
 import time
 from datetime import datetime
-from typing import Protocol
 
 from ledger.audience import BATCH_SIZE
 from ledger.jobs import enqueue_commit
 from ledger.record import Distribution
 from ledger.states import State
-from ledger.store import Ledger
 from punchh.catalog import Resolution
 from punchh.custom_segments import CustomSegments
 from punchh.errors import (
@@ -31,8 +29,7 @@ from punchh.errors import (
     PunchhRejected,
     PunchhUnexpected,
 )
-from wiring.services import Services
-from wiring.settings import Settings
+from workers.outcomes import Outcomes
 
 log = logging.getLogger("connector.worker")
 
@@ -51,32 +48,10 @@ def custom_segment_name(distribution_id: str) -> str:
     return f"punchh-connector {digest}"
 
 
-class Run(Protocol):
-    """What the audience steps use of the commit job's run (workers/commit.py's Committer)."""
-
-    services: Services
-    settings: Settings
-    ledger: Ledger
-    token: str
-
-    def backoff(self, attempt: int, retry_after: float | None) -> float:
-        """The wait before the next attempt."""
-
-    def settle(
-        self, dist: Distribution, state: State, reason: str, *, allowed_from: tuple[State, ...]
-    ) -> str:
-        """Write a final (or operator-waiting) state, alerting when it needs a human."""
-
-    def auth_failed(
-        self, dist: Distribution, exc: PunchhAuthError, allowed_from: tuple[State, ...]
-    ) -> str:
-        """Punchh refused the key: fail, and say why."""
-
-
 class AudienceRun:
     """One run's audience work for one distribution, inside the commit job's run."""
 
-    def __init__(self, committer: Run) -> None:
+    def __init__(self, committer: Outcomes) -> None:
         self.c = committer
         self.ledger = committer.ledger
         self.settings = committer.settings

@@ -93,6 +93,10 @@ class DistributionRecordSchema(Schema):
     updated_at = fields.String(allow_none=True)
     committed_at = fields.String(allow_none=True)
     trace = fields.Dict()
+    audience = fields.Dict(
+        allow_none=True,
+        metadata={"description": "audience sends only: the custom segment and its counts"},
+    )
 
 
 class DistributionDetailSchema(DistributionRecordSchema):

@@ -38,7 +38,7 @@ bp = Blueprint(
     static_url_path="/assets",
 )
 
-#: The token the sandbox's Marketing Cloud stand-in vouches for (sandbox/app.py: MC_TOKEN).
+#: The token the sandbox's Marketing Cloud stand-in vouches for (sandbox/marketing_cloud.py: MC_TOKEN).
 STAND_IN_TOKEN = "sandbox-mc-token"  # noqa: S105 - a local stand-in's, not a secret
 #: Contacts one run may send: enough to see one send collapse, small enough for a browser.
 MAX_CONTACTS = 1000

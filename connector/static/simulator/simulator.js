@@ -1,6 +1,6 @@
 /*
  * Journey Builder's side of the activity, simulated for a local stack (see
- * connector/sfmc_simulator.py): Postmonger to the framed activity UI, then "Run the journey"
+ * connector/sfmc/simulator.py): Postmonger to the framed activity UI, then "Run the journey"
  * posts N signed execute bodies to /sfmc/execute, as Journey Builder does, and shows the send.
  */
 (function () {
