@@ -114,17 +114,22 @@ def end(args: argparse.Namespace, dist_id: str) -> None:
         say(f"   not ended: {reply.status_code} {reply.text[:300]}")
 
 
-def show_custom_segment(sandbox: httpx.Client, dist_id: str, heading: str) -> list[int] | None:
-    """Print the custom segments made for this send; the one's members, or None."""
+def show_custom_segment(sandbox: httpx.Client, dist: dict[str, Any], heading: str
+                        ) -> list[int] | None:
+    """Print the custom segments made for this send; the members of the one the record names,
+    or None."""
     # The connector describes each custom segment it creates by the distribution it serves.
     made = [c for c in items(sandbox, "/_sandbox/custom_segments")
-            if c.get("description") == f"punchh-connector {dist_id}"]
+            if c.get("description") == f"punchh-connector {dist['distribution_id']}"]
     say(f"{heading}Punchh custom segments for this send: {len(made)}")
     for segment in made:
         say("   " + json.dumps({"custom_segment_id": segment["custom_segment_id"],
                                 "name": segment["name"],
                                 "member_guest_ids": segment["member_guest_ids"]}))
-    return list(made[0]["member_guest_ids"]) if len(made) == 1 else None
+    named = (dist.get("audience") or {}).get("custom_segment_id")
+    if len(made) != 1 or made[0]["custom_segment_id"] != named:
+        return None
+    return list(made[0]["member_guest_ids"])
 
 
 def show_rewards(sandbox: httpx.Client, audience: Audience, campaign_id: int) -> bool:
@@ -168,15 +173,17 @@ def audience_act(args: argparse.Namespace, sandbox: httpx.Client, run: str, step
     dist = committed(args, dist_id, counted=False)
     if dist is None:
         return False
-    members = show_custom_segment(sandbox, dist_id, f"{step + 2}. ")
+    counts = dist.get("audience") or {}
+    say(f"   the connector's counts: {counts.get('added')} handed to Punchh, "
+        f"{counts.get('unknown_to_punchh')} unknown to Punchh (skipped, never an error)")
+    members = show_custom_segment(sandbox, dist, f"{step + 2}. ")
     one_campaign = show_campaigns(sandbox, dist_id, "   ")
     if members is None or not one_campaign:
         return False
-    say(f"   {len(members)} of the {SENT + 1} recipients are members: Punchh skipped the one "
-        "it does not know")
     with clock_past(sandbox, dist["start_time"], step + 3):
         ok = show_rewards(sandbox, audience, dist["campaign_id"])
-    ok = ok and sorted(members) == sorted(audience.sent)
+    ok = ok and sorted(members) == sorted(audience.sent) and counts.get("added") == SENT + 1
+    ok = ok and counts.get("unknown_to_punchh") == 1
     say("   One custom segment and one campaign: exactly the send's guests rewarded, "
         "the segment's others not." if ok else "   Guests were not gifted as expected.")
     return ok

@@ -71,6 +71,7 @@ def assert_audience_act(out: str, sandbox: httpx.Client, source: str) -> None:
         for r in sandbox.get(f"/_sandbox/guests/{g['guest_id']}/rewards").json())}
     assert gifted == members
     assert "Punchh custom segments for this send: 1" in out
+    assert "the connector's counts: 5 handed to Punchh, 1 unknown to Punchh" in out
     sent = [int(n) for n in re.findall(r"guest (\d+) \(sent to[^)]*\): 1 reward", out)]
     assert set(sent) == members and len(sent) == 4, out
     assert re.search(r"guest \d+ \(same segment, not sent to\): 0 reward", out), out
