@@ -1,13 +1,21 @@
 """Demo: a Braze-style fan-out (one webhook per recipient) becomes one Punchh campaign.
 
 Against a local stack started with `make run` (it reads the URLs and tokens that run saved),
-or any connector given with --web/--sandbox and the tokens. Steps: send N webhooks for one
-send, wait until the distribution is committed, show the one Punchh campaign in the sandbox,
-move the sandbox clock past its start time, show the rewards in a few guests' accounts, and put
-the clock back where it was. It resets nothing: every run is a new campaign and a new send, and
-the stack is left as it was found (a send made after the demo is judged on the same clock).
-`--api` sends through the generic API (POST /v1/distributions) instead of Braze's webhook.
-Exit status 0 when exactly one campaign was made and the guests got their reward.
+or any connector given with --web/--sandbox and the tokens. Two acts, each a new send:
+
+- Segment mode: send N webhooks for one send naming a Punchh segment, wait until the
+  distribution is committed, show the one Punchh campaign in the sandbox, move the sandbox
+  clock past its start time and show the rewards in a few guests' accounts.
+- Audience mode: send to a few of one segment's seeded guests (by user id, one by email) and
+  one guest Punchh does not know, naming no segment; end the send through /v1; show the one
+  custom segment and the one campaign, move the clock past the start time and show that the
+  send's guests were rewarded and the segment's other guests were not.
+
+After each act the sandbox clock is put back where it was. It resets nothing: every run is a
+new campaign and a new send, and the stack is left as it was found (a send made after the demo
+is judged on the same clock). `--api` sends through the generic API (POST /v1/distributions)
+instead of Braze's webhook. Exit status 0 when each act made exactly one campaign and gifted
+exactly the guests it should.
 """
 
 from __future__ import annotations
@@ -19,21 +27,22 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from demo_audience import audience_act
+from demo_common import (
+    REDEEMABLE,
+    SEGMENT,
+    clock_past,
+    committed,
+    items,
+    rewards_from,
+    say,
+    show_campaigns,
+)
 
 from wiring import local_stack
-
-SEGMENT = "Lapsed 90 days"
-REDEEMABLE = "Free Coffee"
-SETTLED = {"committed", "rejected", "failed", "unknown", "held", "cancelled"}
-
-
-def say(text: str = "") -> None:
-    """One line of demo output."""
-    print(text, flush=True)
 
 
 def first(value: str) -> str:
@@ -126,92 +135,57 @@ def fan_out(args: argparse.Namespace, send_key: str, campaign: str) -> tuple[str
     return dist_id, statuses
 
 
-def wait_settled(args: argparse.Namespace, dist_id: str) -> dict[str, Any]:
-    """Poll the distribution until it is committed (or otherwise settled)."""
-    headers = {"Authorization": f"Bearer {args.api_token}"}
-    deadline = time.monotonic() + args.timeout
-    dist: dict[str, Any] = {}
-    last_state = ""
-    while time.monotonic() < deadline:
-        reply = httpx.get(f"{args.web}/v1/distributions/{dist_id}", headers=headers, timeout=10)
-        if reply.status_code == 200:
-            dist = reply.json()
-            if dist["state"] != last_state:
-                say(f"   state: {dist['state']}")
-                last_state = dist["state"]
-            if dist["state"] in SETTLED:
-                return dist
-        time.sleep(0.3)
-    return dist
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo; 0 when one campaign was made and guests were gifted."""
-    args = parse_args(argv)
-    run = uuid.uuid4().hex[:8]
+def segment_act(args: argparse.Namespace, sandbox: httpx.Client, run: str) -> bool:
+    """Segment mode: a fan-out naming a Punchh segment; one campaign, its guests gifted."""
     # A fresh campaign per run: Braze sends are guarded against more than a few distinct send
     # keys per campaign within an hour (the fan-out guard), and repeated demos would trip it.
     campaign, send_key = f"demo-campaign-{run}", f"send-{run}"
     via = "the generic API" if args.api else "Braze-style webhooks"
-    say(f"1. Sending {args.requests} requests for one send through {via} …")
+    say(f"1. Segment mode: sending {args.requests} requests for one send to the Punchh segment "
+        f"{SEGMENT!r} through {via} …")
     started = time.monotonic()
     dist_id, statuses = fan_out(args, send_key, campaign)
     say(f"   answers: {json.dumps(statuses)} in {time.monotonic() - started:.1f}s")
     say(f"   distribution: {dist_id}")
 
     say("2. Waiting for the worker to commit it to Punchh …")
-    dist = wait_settled(args, dist_id)
-    if dist.get("state") != "committed":
-        say(f"   not committed: {dist.get('state')} {dist.get('last_error') or ''}")
-        return 1
-    say(f"   committed: Punchh campaign {dist['campaign_id']}, starts {dist['start_time']}, "
-        f"{dist['recipients']} recipients counted")
-
-    sandbox = httpx.Client(base_url=args.sandbox, timeout=10)
-    body = sandbox.get("/_sandbox/campaigns").json()
-    made = [
-        c for c in (body["campaigns"] if isinstance(body, dict) else body)
-        if c.get("body", {}).get("external_campaign_id") == dist_id
-    ]
-    say(f"3. Punchh campaigns for this send: {len(made)}")
-    for campaign_made in made:
-        say("   " + json.dumps({"campaign_id": campaign_made.get("campaign_id"),
-                                **campaign_made.get("body", {})}))
-    if len(made) != 1:
-        return 1
-
-    clock = sandbox.get("/_sandbox/clock").json()
-    now = datetime.fromisoformat(clock["now"].replace("Z", "+00:00"))
-    start = datetime.strptime(dist["start_time"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    advance = max(0.0, (start - now).total_seconds()) + 60
-    sandbox.post("/_sandbox/clock", json={"advance_seconds": advance}).raise_for_status()
-    say(f"4. Moved the sandbox clock {advance:.0f}s forward, past the start time.")
-    try:
+    dist = committed(args, dist_id)
+    if dist is None or not show_campaigns(sandbox, dist_id, "3. "):
+        return False
+    with clock_past(sandbox, dist["start_time"], 4):
         ok = show_rewards(args, sandbox, dist)
-    finally:
-        # Left ahead, the clock would make Punchh refuse the next real send's start time.
-        offset = clock.get("offset_seconds", 0)
-        sandbox.post("/_sandbox/clock", json={"offset_seconds": offset}).raise_for_status()
-        say("5. Put the sandbox clock back where it was.")
-    say("Done: one Punchh campaign for the whole fan-out, one reward per guest."
-        if ok else "Guests were not gifted as expected.")
-    return 0 if ok else 1
+    say("   One Punchh campaign for the whole fan-out, one reward per guest."
+        if ok else "   Guests were not gifted as expected.")
+    return ok
 
 
 def show_rewards(args: argparse.Namespace, sandbox: httpx.Client, dist: dict[str, Any]) -> bool:
     """Print a few of the segment's guests' rewards from this send; whether each got one."""
-    guests = sandbox.get("/_sandbox/guests", params={"segment_id": dist["segment_id"]}).json()
-    guest_list = guests["guests"] if isinstance(guests, dict) else guests
+    guest_list = items(sandbox, "/_sandbox/guests", segment_id=dist["segment_id"])
     say(f"   segment {dist['segment']!r} has {len(guest_list)} guests; a few of their accounts:")
     gifted = 0
     for guest in guest_list[: args.guests]:
-        rewards = sandbox.get(f"/_sandbox/guests/{guest['guest_id']}/rewards").json()
-        reward_list = rewards["rewards"] if isinstance(rewards, dict) else rewards
-        mine = [r for r in reward_list if r.get("campaign_id") == dist["campaign_id"]]
+        mine = rewards_from(sandbox, guest["guest_id"], dist["campaign_id"])
         gifted += bool(mine)
         names = ", ".join(str(r.get("name") or r.get("redeemable_name") or r) for r in mine)
         say(f"   guest {guest['guest_id']}: {len(mine)} reward(s) from this send: {names}")
     return gifted == min(args.guests, len(guest_list)) and gifted > 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; 0 when each act made one campaign and gifted exactly its guests."""
+    args = parse_args(argv)
+    run = uuid.uuid4().hex[:8]
+    with httpx.Client(base_url=args.sandbox, timeout=10) as sandbox:
+        if not segment_act(args, sandbox, run):
+            return 1
+        say()
+        if not audience_act(args, sandbox, run, step=6):
+            return 1
+    say()
+    say("Done: in segment mode one Punchh campaign gifted the segment; in audience mode one "
+        "campaign gifted exactly the send's guests.")
+    return 0
 
 
 if __name__ == "__main__":
