@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import stack
@@ -76,3 +79,26 @@ def start_redis(port: int, data_dir: Path) -> Proc:
     """A private redis-server with append-only persistence (fsync on every write) on `port`,
     for tests that stop Redis: started again on the same port and folder, it keeps its data."""
     return stack.start_redis(_start, port, data_dir, persist=True)
+
+
+def restart_under_load(
+    redis_proc: Proc, port: int, data_dir: Path, send: Callable[[threading.Event], None]
+) -> Proc:
+    """Stop and restart a private Redis while `send` streams requests; the restarted Redis.
+
+    `send` runs in its own thread until the event is set: a second and a half before the
+    stop, a second and a half of outage, two seconds after the restart.
+    """
+    stop = threading.Event()
+    sender = threading.Thread(target=send, args=(stop,))
+    sender.start()
+    try:
+        time.sleep(1.5)
+        redis_proc.stop()  # SIGTERM: Redis syncs its append-only file and exits
+        time.sleep(1.5)
+        restarted = start_redis(port, data_dir)
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        sender.join()
+    return restarted

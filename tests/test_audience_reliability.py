@@ -22,7 +22,7 @@ import redis
 from tests import summary
 from tests.conftest import base_env
 from tests.helpers import campaigns, fault, redis_dump, request_count
-from tests.procs import Proc, start_gunicorn, start_redis, start_worker, wait_until
+from tests.procs import Proc, restart_under_load, start_gunicorn, start_worker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -199,9 +199,8 @@ def test_redis_restart_mid_send_loses_no_accepted_recipient(
     restarted: list[Proc] = []
     statuses: dict[int, int] = {}
     try:
-        stop = threading.Event()
 
-        def stream() -> None:
+        def stream(stop: threading.Event) -> None:
             body: dict[str, Any] = {"punchh_audience": "recipients",
                                     "punchh_redeemable": "Free Coffee",
                                     "campaign_id": "aud-cmp", "send_key": "run-1"}
@@ -217,15 +216,7 @@ def test_redis_restart_mid_send_loses_no_accepted_recipient(
                         statuses[uid] = 0
                     time.sleep(0.005)
 
-        sender = threading.Thread(target=stream)
-        sender.start()
-        time.sleep(1.5)
-        redis_proc.stop()  # SIGTERM: Redis syncs its append-only file and exits
-        time.sleep(1.5)
-        restarted.append(start_redis(port, data_dir))
-        time.sleep(2.0)
-        stop.set()
-        sender.join()
+        restarted.append(restart_under_load(redis_proc, port, data_dir, stream))
         refused = {s for s in statuses.values() if s != 202}
         assert refused <= {503, 0} and 503 in refused, refused
         client = redis.Redis.from_url(f"redis://127.0.0.1:{port}/0")

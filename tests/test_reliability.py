@@ -24,8 +24,8 @@ from tests.helpers import campaigns, fault, leaked, redis_dump, request_count
 from tests.procs import (
     Proc,
     free_port,
+    restart_under_load,
     start_gunicorn,
-    start_redis,
     start_sandbox,
     start_worker,
     wait_until,
@@ -191,9 +191,8 @@ def test_redis_restart_loses_no_accepted_request(
     restarted: list[Proc] = []
     outcomes: dict[str, str] = {}
     try:
-        stop = threading.Event()
 
-        def stream() -> None:
+        def stream(stop: threading.Event) -> None:
             with httpx.Client(base_url=web.url, timeout=10) as c:
                 i = 0
                 while not stop.is_set():
@@ -210,15 +209,7 @@ def test_redis_restart_loses_no_accepted_request(
                     i += 1
                     time.sleep(0.01)
 
-        sender = threading.Thread(target=stream)
-        sender.start()
-        time.sleep(1.5)
-        redis_proc.stop()  # SIGTERM: Redis syncs its append-only file and exits
-        time.sleep(1.5)
-        restarted.append(start_redis(port, data_dir))
-        time.sleep(2.0)
-        stop.set()
-        sender.join()
+        restarted.append(restart_under_load(redis_proc, port, data_dir, stream))
 
         accepted = sorted(k for k, s in outcomes.items() if s == "202")
         refused = [k for k, s in outcomes.items() if s != "202"]
