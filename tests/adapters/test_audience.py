@@ -1,4 +1,4 @@
-"""Audience mode in the adapters: pure functions, no Flask, Redis or sandbox."""
+"""Audience mode in the adapters as pure functions: the identifier each recipient carries."""
 
 from __future__ import annotations
 
