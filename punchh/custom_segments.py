@@ -209,19 +209,30 @@ class CustomSegments:
         Punchh is silent on how a commit addresses a custom segment; this is the reading we
         assume. None means not listed: the caller falls back to the ``custom_segment_id`` only
         if configured to. Read fresh, not from the catalog's cache: the segment may be new.
-        """
-        items = self.client.list_all("segments", query=name, per_page=self.per_page)
-        ids = sorted(
-            {
-                i["segment_id"]
-                for i in items
-                if i.get("name") == name and type(i.get("segment_id")) is int
-            }
-        )
-        if len(ids) > 1:
-            _ambiguous("segments", name, [f"segment_id {i}" for i in ids])
-        return ids[0] if ids else None
 
+        The first page holding the name ends the search: the name is the connector's own
+        (derived from one distribution, and unique among custom segments by Punchh's rule), so
+        no later page can hold a second one worth an ambiguity, and proving the list's end
+        would cost every send one more call. Two matches on one page are still refused.
+        """
+        seen: set[object] = set()
+        for page in range(1, MAX_PAGES + 1):
+            batch = self.client.list_page(
+                "segments", query=name, page=page, per_page=self.per_page
+            )
+            fresh = [i for i in batch if i.get("segment_id") not in seen]
+            ids: list[int] = sorted(
+                {int(i["segment_id"]) for i in fresh
+                 if i.get("name") == name and type(i.get("segment_id")) is int}
+            )
+            if len(ids) > 1:
+                _ambiguous("segments", name, [f"segment_id {i}" for i in ids])
+            if ids:
+                return ids[0]
+            if not fresh:
+                return None
+            seen.update(i.get("segment_id") for i in fresh)
+        raise PunchhUnexpected(f"Punchh's segment list did not end within {MAX_PAGES} pages")
 
 def _only(found: list[CustomSegment], name: str) -> CustomSegment | None:
     """The one match, None for none; two is an ambiguity the name rule should have prevented."""

@@ -273,6 +273,14 @@ def test_the_listed_segment_id_is_an_exact_name_match() -> None:
     )
     assert calls.listed_segment_id("pc-braze-send-1") == 7
     assert sent.sent[0].url.params["query"] == "pc-braze-send-1"
+    assert len(sent.sent) == 1  # the name is ours: found on a page, no page more is asked
+    calls, sent = mocked(
+        answer(200, [segment(3, "pc-braze-send-1 old")]),
+        answer(200, [segment(7, "pc-braze-send-1")]),
+        answer(200, []),
+    )
+    assert calls.listed_segment_id("pc-braze-send-1") == 7  # on a later page (a silent cap)
+    assert len(sent.sent) == 2
     calls, _ = mocked(answer(200, [segment(8, "PC-braze-send-1")]), answer(200, []))
     assert calls.listed_segment_id("pc-braze-send-1") is None
     calls, _ = mocked(answer(200, [segment(7, "x"), segment(9, "x")]), answer(200, []))
