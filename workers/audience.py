@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from datetime import datetime
 
@@ -222,9 +223,16 @@ class AudienceRun:
     def wait_until(
         self, dist: Distribution, moment: float, state: State, *, force: bool = False
     ) -> str:
-        """Schedule the next run for `moment` unless one is already due by then."""
+        """Schedule the next run for `moment` unless one is already due by then.
+
+        RQ keeps a scheduled job's time in whole seconds and may start it up to a second
+        early, so the run scheduled for `check_at` can be this one: a check is ahead only
+        while its whole second is, and a new one is scheduled for a whole second at or after
+        `moment`, never before it.
+        """
         scheduled = dist.float_field(CHECK_AT) or 0.0
-        if force or not (time.time() < scheduled <= moment):
+        if force or not (time.time() < math.floor(scheduled) and scheduled <= moment):
+            moment = float(math.ceil(moment))
             delay = max(moment - time.time(), 0.0)
             self.ledger.set_fields(dist.id, {CHECK_AT: moment, "next_attempt_at": moment})
             enqueue_commit(self.c.services.queue, self.ledger, dist.id, delay=delay)
