@@ -10,6 +10,7 @@ how long after its last recipient it was committed, and that no identifier is le
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import re
@@ -249,6 +250,7 @@ def one_send(rig: Rig, plan: Plan, n: int, quiet: float) -> dict[str, Any]:
     needles = [send.email(i) for i in sample] + [
         send.user_id(i) for i in sample if not send.by_email(i)
     ]
+    events = [json.loads(_bytes(e)) for e in rdb.lrange(KEY_PREFIX + "ev:" + dist_id, 0, -1)]
     return {
         "recipients": n,
         "wrk_errors": result.errors,
@@ -262,6 +264,8 @@ def one_send(rig: Rig, plan: Plan, n: int, quiet: float) -> dict[str, Any]:
         "quiet_seconds": quiet,
         "commit_after_last_recipient_s": round(committed_at - last, 2),
         "commit_lag_s": round(committed_at - last - quiet, 2),
+        # The worker lost track of the send and the ledger sweep found it (bench/README.md).
+        "requeued_by_sweep": sum(1 for e in events if e.get("by") == "sweeper"),
         "audience_keys_left": left_keys,
         "audience_bytes_left": sum(rdb.memory_usage(k) or 0 for k in left_keys),
         "identifiers_sampled": len(needles),

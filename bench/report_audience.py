@@ -51,7 +51,8 @@ def audience_rows(res: dict[str, Any], row: Callable[..., None]) -> None:
         )
         row(
             f"{n}: commit - last recipient - quiet gap ({a['quiet_seconds']:g} s)",
-            f"{a['commit_lag_s']:.2f} s",
+            ("re-queued by the ledger sweep, " if a.get("requeued_by_sweep") else "")
+            + f"{a['commit_lag_s']:.2f} s",
             f"≤ {TARGET_AUDIENCE_COMMIT_LAG_S:g} s",
             a["commit_lag_s"] <= TARGET_AUDIENCE_COMMIT_LAG_S,
         )
