@@ -115,8 +115,8 @@ def waiting(rdb: redis.Redis, distribution_id: str) -> int:
 
 
 def settle(rig: Rig, distribution_id: str, *, end: bool, timeout: float = 120) -> dict[str, Any]:
-    """Until the send is committed with every identifier delivered; `end` ends it through /v1
-    first (no quiet gap to wait out). Returns what the record then says."""
+    """Until the send is committed with every identifier delivered and the worker idle; `end`
+    ends it through /v1 first (no quiet gap to wait out). Returns what the record then says."""
     started = time.monotonic()
     if end:
         answer = rig.http.post(
@@ -138,6 +138,9 @@ def settle(rig: Rig, distribution_id: str, *, end: bool, timeout: float = 120) -
             f"state {fields.get('state')}, {waiting(rig.rdb, distribution_id)} waiting, "
             f"last error {fields.get('last_error', '')[:200]}"
         )
+    # The runs queued every 1,000 recipients may still be waiting their turn, each a forked
+    # work horse: the next measurement must not share the cores with them.
+    rig.wait_worker_idle()
     fields = record(rig.rdb, distribution_id)
     return {
         "settle_seconds": round(time.monotonic() - started, 2),
