@@ -14,10 +14,12 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,8 @@ class WrkResult:
     latency_us: dict[str, float]
     replays: int
     wrk_cpu_seconds: float
+    #: Requests past a limited run's last recipient (bench/lua/audience.lua's BENCH_LIMIT).
+    beyond: int = 0
     raw: str = field(repr=False, default="")
 
     @property
@@ -75,13 +79,14 @@ class WrkResult:
             "error_count": self.error_count,
             "latency_ms": {k: round(v / 1000.0, 3) for k, v in self.latency_us.items()},
             "replays": self.replays,
+            "beyond": self.beyond,
             "wrk_cpu_seconds": round(self.wrk_cpu_seconds, 3),
             "wrk_cores": round(self.wrk_cpu_seconds / self.seconds, 3) if self.seconds else None,
         }
 
 
 def script_for(kind: str) -> str:
-    """The Lua script for `braze` or `sfmc`: the shared part first, then the kind's own."""
+    """The Lua script for `braze`, `sfmc` or `audience`: the shared part, then the kind's own."""
     return (LUA_DIR / "common.lua").read_text() + "\n" + (LUA_DIR / f"{kind}.lua").read_text()
 
 
@@ -95,8 +100,13 @@ def run_wrk(
     env: dict[str, str],
     delay_ms: float = 0.0,
     timeout_s: int = 10,
+    stop_when: Callable[[], bool] | None = None,
 ) -> WrkResult:
-    """Run wrk once against `url` with the `kind` script; parse its done() line."""
+    """Run wrk once against `url` with the `kind` script; parse its done() line.
+
+    With `stop_when`, wrk is interrupted (SIGINT: it still reports) as soon as that says so,
+    polled every 50 ms; `duration` is then only the longest it may take.
+    """
     binary = wrk_path()
     with tempfile.NamedTemporaryFile("w", suffix=f"-{kind}.lua", delete=False) as handle:
         handle.write(script_for(kind))
@@ -120,6 +130,12 @@ def run_wrk(
     try:
         with out_path.open("wb") as out:
             popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+        if stop_when is not None:
+            while os.waitid(os.P_PID, popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+                if stop_when():
+                    popen.send_signal(signal.SIGINT)
+                    break
+                time.sleep(0.05)
         # wait4 gives the child's own rusage: how much CPU the load generator took.
         _, status, usage = os.wait4(popen.pid, 0)
         popen.returncode = os.waitstatus_to_exitcode(status)
@@ -140,6 +156,7 @@ def run_wrk(
         errors={k: int(v) for k, v in data["errors"].items()},
         latency_us={k: float(v) for k, v in data["latency_us"].items()},
         replays=int(data["replays"]),
+        beyond=int(data.get("beyond", 0)),
         wrk_cpu_seconds=usage.ru_utime + usage.ru_stime,
         raw=text,
     )

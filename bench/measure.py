@@ -1,31 +1,24 @@
 """Running and measuring under load: wrk runs with every party's CPU counted around them.
 
 `LoadRuns` drives the rig's servers with wrk: the warm-up, the alternated rounds (floor,
-floor + one round trip, Braze, floor, SFMC) and the paced runs at half of the maximum. Each
-`Run` carries the CPU the servers, Redis, the worker and the whole machine used during it
-(bench.report turns the runs into medians).
+floor + one round trip, Braze, floor, SFMC, floor, Braze audience mode) and the paced runs at
+half of the maximum. Each `Run` carries the CPU the servers, Redis, the worker, the sandbox and
+the whole machine used during it (bench.report turns the runs into medians).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from bench.audience import AudienceSend, settle
+from bench.cpu import machine_busy_seconds, tree_cpu_seconds
 from bench.load import SfmcRun, WrkResult, braze_send, run_wrk, sfmc_tokens, tokens_needed
 from bench.plan import BRAZE_PATH, BRAZE_TOKEN, KEY_PREFIX, SFMC_PATH, Plan
 from bench.rig import Rig
 from stack import Proc, cpu_seconds
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent not idle, from /proc/stat."""
-    parts = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = parts[3] + (parts[4] if len(parts) > 4 else 0)
-    # guest time is already inside user time
-    return (sum(parts[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -38,6 +31,9 @@ class Run:
     redis_cpu: float
     worker_cpu: float
     machine_cpu: float
+    #: The Punchh sandbox's CPU: on this machine it answers the worker's calls, in production
+    #: Punchh does, elsewhere.
+    sandbox_cpu: float
     extra: dict[str, Any]
 
     @property
@@ -48,7 +44,8 @@ class Run:
     @property
     def other_cores(self) -> float:
         """Cores used by processes outside the benchmark during the run (other users)."""
-        ours = self.server_cpu + self.redis_cpu + self.worker_cpu + self.wrk.wrk_cpu_seconds
+        ours = self.server_cpu + self.redis_cpu + self.worker_cpu + self.sandbox_cpu
+        ours += self.wrk.wrk_cpu_seconds
         return max(0.0, (self.machine_cpu - ours) / self.wrk.seconds) if self.wrk.seconds else 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,6 +55,12 @@ class Run:
             **self.wrk.as_dict(),
             "gunicorn_cpu_us_per_request": round(self.cpu_us_per_request, 1),
             "redis_cpu_us_per_request": round(self.redis_cpu / max(1, self.wrk.requests) * 1e6, 1),
+            "worker_cpu_us_per_request": round(
+                self.worker_cpu / max(1, self.wrk.requests) * 1e6, 1
+            ),
+            "sandbox_cpu_us_per_request": round(
+                self.sandbox_cpu / max(1, self.wrk.requests) * 1e6, 1
+            ),
             "gunicorn_cores": round(self.server_cpu / self.wrk.seconds, 3),
             "other_processes_cores": round(self.other_cores, 3),
             **self.extra,
@@ -92,12 +95,12 @@ class LoadRuns:
         plan, rig = self.plan, self.rig
         server = server or rig.server_for(target)
         server_pids = server.family()
-        worker_pids = rig.worker.family()
         before = (
             cpu_seconds(server_pids),
             cpu_seconds([rig.redis_proc.pid]),
-            cpu_seconds(worker_pids),
+            tree_cpu_seconds(rig.worker),
             machine_busy_seconds(),
+            cpu_seconds([rig.sandbox.pid]),
         )
         result = run_wrk(
             url,
@@ -111,8 +114,9 @@ class LoadRuns:
         after = (
             cpu_seconds(server_pids),
             cpu_seconds([rig.redis_proc.pid]),
-            cpu_seconds(worker_pids),
+            tree_cpu_seconds(rig.worker),
             machine_busy_seconds(),
+            cpu_seconds([rig.sandbox.pid]),
         )
         if len(server.family()) != len(server_pids):
             raise RuntimeError(f"{server.name}: a worker died or was replaced during the run")
@@ -123,6 +127,7 @@ class LoadRuns:
             after[1] - before[1],
             after[2] - before[2],
             after[3] - before[3],
+            after[4] - before[4],
             {},
         )
 
@@ -134,6 +139,25 @@ class LoadRuns:
         run = self.measure(target, server.url + BRAZE_PATH, "braze", env, **kw)
         if not target.startswith("floor"):
             self.check_counted(run, f"braze:{campaign}:{send_key}")
+        return run
+
+    def audience_run(self, target: str, **kw: Any) -> Run:
+        """Braze audience mode: one new send, a different recipient and identifier per request.
+
+        The worker delivers the send's batches while wrk runs, as in production. Afterwards the
+        send is ended through /v1 and settled, so the next run starts on an idle worker, and
+        every identifier answered 2xx must have reached Punchh.
+        """
+        send = AudienceSend.new()
+        server = self.rig.server_for(target)
+        run = self.measure(target, server.url + BRAZE_PATH, "audience", send.env(), **kw)
+        if target.startswith("floor"):
+            return run
+        self.check_counted(run, send.distribution_id)
+        settled = settle(self.rig, send.distribution_id, end=True)
+        answered_2xx = run.wrk.requests - run.wrk.errors["status"]
+        run.extra["settled"] = settled
+        run.extra["accepted_not_delivered"] = max(0, answered_2xx - settled["delivered"])
         return run
 
     def sfmc_run(self, target: str, tokens: Path, run_ids: SfmcRun, **kw: Any) -> Run:
@@ -167,10 +191,13 @@ class LoadRuns:
             with sfmc_tokens(warm, tokens_needed(8000, plan.warmup, plan.wrk_threads)) as path:
                 self.sfmc_run("floor-sfmc", path, warm, duration=plan.warmup)
                 self.sfmc_run("sfmc", path, warm, duration=plan.warmup)
+        self.audience_run("floor-audience", duration=plan.warmup)
+        self.audience_run("audience", duration=plan.warmup)
         self.rss_before_load = self.rig.rss()
 
     def throughput(self) -> None:
-        """Floors and connector alternated: floor, floor+redis, braze, floor, sfmc; per round."""
+        """Floors and connector alternated, per round: floor, floor+redis, braze, floor, sfmc,
+        floor, audience."""
         plan = self.plan
         self.rss_before_load = self.rig.rss()
         if plan.warmup:
@@ -199,6 +226,13 @@ class LoadRuns:
                     f" | floor {floor_s.wrk.rps:,.0f}/s {floor_s.cpu_us_per_request:.0f} µs"
                     f" | sfmc {sfmc.wrk.rps:,.0f}/s {sfmc.cpu_us_per_request:.0f} µs"
                 )
+            floor_a = self.audience_run("floor-audience")
+            audience = self.audience_run("audience")
+            runs += [floor_a, audience]
+            line += (
+                f" | floor {floor_a.wrk.rps:,.0f}/s {floor_a.cpu_us_per_request:.0f} µs"
+                f" | audience {audience.wrk.rps:,.0f}/s {audience.cpu_us_per_request:.0f} µs"
+            )
             self.last_braze = cast(str, braze.extra["distribution_id"])
             self.say(line + f" | others {braze.other_cores:.2f} cores")
         self.runs = runs
@@ -216,6 +250,8 @@ class LoadRuns:
         for _ in range(1 if plan.rounds == 1 else 3):
             if kind == "braze":
                 run = self.braze_run("braze", delay_ms=delay)
+            elif kind == "audience":
+                run = self.audience_run("audience", delay_ms=delay)
             else:
                 ids = SfmcRun.new("half")
                 count = tokens_needed(target_rps * 1.3, plan.duration, plan.wrk_threads)

@@ -11,6 +11,8 @@ own connection buffers, which are noise here).
 from __future__ import annotations
 
 import dataclasses
+import random
+import string
 import time
 from typing import Any
 
@@ -18,7 +20,8 @@ import redis
 
 from adapters import braze as braze_adapter
 from adapters import sfmc as sfmc_adapter
-from adapters.types import DistributionRequest
+from adapters.types import DistributionRequest, Guest
+from bench.audience import AudienceSend
 from bench.load import SfmcRun, braze_body, braze_send
 from ledger.intake import submit
 from wiring.services import Services
@@ -57,9 +60,10 @@ def _sfmc_request(run: SfmcRun, contact: int) -> DistributionRequest:
 
 
 def measure(
-    settings: Settings, *, distributions: int, low: int, high: int
+    settings: Settings, *, distributions: int, low: int, high: int, audience_recipients: int
 ) -> dict[str, Any]:
-    """Per-distribution bytes and growth from `low` to `high` recipients, Braze and SFMC."""
+    """Per-distribution bytes and growth from `low` to `high` recipients, Braze and SFMC; the
+    bytes of an audience send's identifiers waiting for their batch."""
     services = Services.build(settings)
     client = services.redis
     try:
@@ -121,6 +125,8 @@ def measure(
             }
         finally:
             short.redis.close()
+        client.flushdb()
+        out["audience"] = audience_waiting(client, services, audience_recipients)
         return out
     finally:
         client.flushdb()
@@ -174,3 +180,49 @@ def _growth(
         "growth_per_recipient": round((at_high - at_low) / (high - low), 2),
         "keys": client.dbsize(),
     }
+
+
+_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "example.org")
+
+
+def realistic_user_id(rng: random.Random) -> str:
+    """A Punchh user id of 6 to 9 digits, each length as likely."""
+    digits = rng.randint(6, 9)
+    return str(rng.randrange(10 ** (digits - 1), 10**digits))
+
+
+def realistic_email(rng: random.Random) -> str:
+    """An address of about 25 characters: first.last plus a number, at a common domain."""
+    first = "".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 8)))
+    last = "".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 8)))
+    return f"{first}.{last}{rng.randint(1, 99)}@{rng.choice(_DOMAINS)}"
+
+
+def audience_waiting(client: redis.Redis, services: Services, n: int) -> dict[str, Any]:
+    """Bytes per identifier on an audience send's pending list: `n` recipients of one send
+    through the intake (no worker here, so every one is still waiting), user ids, then emails."""
+    rng = random.Random(13)
+    out: dict[str, Any] = {"recipients": n}
+    for kind, make in (("user_id", realistic_user_id), ("email", realistic_email)):
+        send = AudienceSend.new()
+        body = send.body(0)
+        call = braze_adapter.parse(body)
+        values = [make(rng) for _ in range(n)]
+        before = _reading(client, services, 0.0)
+        for value in values:
+            guest = Guest(kind, value)
+            submit(services.ledger, services.queue, call.request, alerts=False, guest=guest)
+        after = _reading(client, services, 0.0)
+        key = services.ledger.audience.pending_key(send.distribution_id)
+        length = int(client.llen(key))
+        usage = int(client.memory_usage(key, samples=0) or 0)
+        out[kind] = {
+            "waiting": length,
+            "mean_identifier_chars": round(sum(map(len, values)) / n, 1),
+            "pending_list_bytes": usage,
+            "encoding": _text(client.object("encoding", key)),
+            "bytes_per_recipient": round(usage / length, 1) if length else None,
+            "used_memory_per_recipient": round((after - before) / n, 1),
+        }
+        client.flushdb()
+    return out

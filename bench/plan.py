@@ -30,6 +30,14 @@ TARGET_GROWTH_BYTES = 1024
 TARGET_COMMIT_MEDIAN_MS = 250.0
 #: The load generator's own share of the machine above which it would distort the figures.
 TARGET_WRK_CORES = 0.25
+# Audience mode (issue 13): the ratio and latency share the targets above; these are its own.
+TARGET_AUDIENCE_BYTES_PER_WAITING_RECIPIENT = 64
+#: Committed within the quiet gap plus this many seconds of the send's last recipient.
+TARGET_AUDIENCE_COMMIT_LAG_S = 10.0
+
+#: The quiet gap after which the bench's audience sends are over (production's default is
+#: SEND_GAP_SECONDS): short, so a measured send commits within the run.
+AUDIENCE_QUIET_SECONDS = 5
 
 
 def option_parser(description: str) -> argparse.ArgumentParser:
@@ -64,6 +72,10 @@ class Plan:
     mem_distributions: int
     mem_low: int
     mem_high: int
+    #: Audience sends measured through the real stack, by recipients.
+    audience_sends: tuple[int, ...]
+    #: Recipients of the audience send whose waiting identifiers are weighed.
+    audience_mem_recipients: int
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Plan:
@@ -82,6 +94,8 @@ class Plan:
             mem_distributions=100 if smoke else 1000,
             mem_low=200 if smoke else 10_000,
             mem_high=1000 if smoke else 100_000,
+            audience_sends=(5_000,) if smoke else (5_000, 100_000),
+            audience_mem_recipients=2_000 if smoke else 20_000,
         )
 
 
@@ -94,5 +108,6 @@ def connector_env(redis_url: str, sandbox_url: str) -> dict[str, str]:
         "API_TOKEN": API_TOKEN,
         "BRAZE_WEBHOOK_TOKEN": BRAZE_TOKEN,
         "SFMC_JWT_SECRET": SFMC_SECRET,
+        "AUDIENCE_QUIET_SECONDS": str(AUDIENCE_QUIET_SECONDS),
         "LOG_LEVEL": "INFO",
     }

@@ -25,6 +25,7 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
+from bench.audience import AudienceSend
 from bench.load import SFMC_SECRET, SfmcRun, braze_body, braze_send, sign
 from bench.plan import API_TOKEN, BRAZE_TOKEN
 from stack import Stack
@@ -231,7 +232,7 @@ def base64_decode(raw: bytes) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Time and profile the floor, Braze and SFMC paths in process."""
+    """Time and profile the floor, Braze, SFMC and Braze audience-mode paths in process."""
     parser = argparse.ArgumentParser(prog="python -m bench.profile_intake")
     parser.add_argument("--requests", type=int, default=5000, help="requests per path")
     parser.add_argument("--top", type=int, default=40, help="cProfile lines")
@@ -269,24 +270,32 @@ def main(argv: list[str] | None = None) -> int:
             [sign(run.payload(i)) for i in range(n)],
             {"Content-Type": "application/jwt"},
         )
+        audience = AudienceSend.new()
+        audience_envs = prepared(
+            "/webhooks/braze",
+            [json.dumps(audience.body(i)).encode() for i in range(n)],
+            {"Authorization": f"Bearer {BRAZE_TOKEN}", "Content-Type": "application/json"},
+        )
         floor_envs = prepared(
             "/webhooks/braze",
             [json.dumps(braze_body(campaign, send_key, f"u-{i}")).encode() for i in range(n)],
             {"Authorization": f"Bearer {BRAZE_TOKEN}", "Content-Type": "application/json"},
         )
         # Warm up: first-request set-up, script loading, imports done lazily.
-        for envs, target in ((floor_envs, floor_app), (braze_envs, app), (sfmc_envs, app)):
-            for env in envs[:50]:
-                call(target, env)
-        results = {}
-        for name, target, envs in (
+        paths = (
             ("floor", floor_app, floor_envs),
             ("braze", app, braze_envs),
             ("sfmc", app, sfmc_envs),
-        ):
+            ("audience", app, audience_envs),
+        )
+        for _, target, envs in paths:
+            for env in envs[:50]:
+                call(target, env)
+        results = {}
+        for name, target, envs in paths:
             us, statuses = time_per_request(target, envs)
             results[name] = {"cpu_us_per_request": round(us, 1), "statuses": statuses}
-            print(f"{name:6s} {us:8.1f} µs/request in process ({statuses})", flush=True)
+            print(f"{name:8s} {us:8.1f} µs/request in process ({statuses})", flush=True)
         print("\nCPU per piece, measured alone:")
         parts = components(min(n, 5000), rds.url)
         for label, us in parts.items():
@@ -296,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             with open(args.json, "w") as handle:
                 json.dump(results, handle, indent=2)
         if not args.no_profile:
-            for name, target, envs in (("braze", app, braze_envs), ("sfmc", app, sfmc_envs)):
+            for name, target, envs in paths[1:]:
                 print(f"\n===== {name} =====")
                 print(profile(target, envs, args.top))
     return 0

@@ -21,6 +21,7 @@ from bench.plan import (
     TARGET_RATIO,
     TARGET_WRK_CORES,
 )
+from bench.report_audience import audience_figures, audience_rows
 
 
 def summarise_reference(runs: list[Run]) -> dict[str, Any]:
@@ -68,6 +69,12 @@ def summarise(runs: list[Run], kind: str) -> dict[str, Any]:
             "redis_cpu_us_per_request": round(
                 med([r.redis_cpu / max(1, r.wrk.requests) * 1e6 for r in group]), 1
             ),
+            "worker_cpu_us_per_request": round(
+                med([r.worker_cpu / max(1, r.wrk.requests) * 1e6 for r in group]), 1
+            ),
+            "sandbox_cpu_us_per_request": round(
+                med([r.sandbox_cpu / max(1, r.wrk.requests) * 1e6 for r in group]), 1
+            ),
             "wrk_cores": round(max(r.wrk.wrk_cpu_seconds / r.wrk.seconds for r in group), 3),
             "other_processes_cores": round(med([r.other_cores for r in group]), 2),
         }
@@ -79,6 +86,8 @@ def summarise(runs: list[Run], kind: str) -> dict[str, Any]:
     out["cpu_us_above_floor"] = round(med(above), 1)
     out["accepted_not_counted"] = sum(int(r.extra["accepted_not_counted"]) for r in mine)
     out["replayed_requests"] = sum(r.wrk.replays for r in mine)
+    if kind == "audience":
+        out["accepted_not_delivered"] = sum(int(r.extra["accepted_not_delivered"]) for r in mine)
     return out
 
 
@@ -104,10 +113,10 @@ def table(res: dict[str, Any]) -> str:
             "reference: floor + one Redis PING / floor (CPU above floor)",
             f"{ref['ratio_to_floor']:.2f} ({ref['cpu_us_above_floor']:.0f} µs)",
         )
-    for kind in ("braze", "sfmc"):
+    for kind in ("braze", "sfmc", "audience"):
         t = thr.get(kind)
         if t is None:
-            row(f"{kind}: intake", f"{kind}: {res.get('sfmc_status')}", "", None)
+            row(f"{kind}: intake", f"{kind}: {res.get(f'{kind}_status', 'not measured')}")
             continue
         f = t["floor"]
         row(f"{kind}: floor req/s (bare Flask, same gunicorn)", f"{f['rps']:,.0f}")
@@ -130,6 +139,13 @@ def table(res: dict[str, Any]) -> str:
             t["errors"] == 0)
         row(f"{kind}: 2xx answered but not counted", str(t["accepted_not_counted"]), "0",
             t["accepted_not_counted"] == 0)
+        if "accepted_not_delivered" in t:
+            row(f"{kind}: 2xx answered but not delivered to Punchh (add_users)",
+                str(t["accepted_not_delivered"]), "0", t["accepted_not_delivered"] == 0)
+            row(
+                f"{kind}: RQ worker / sandbox CPU per request, delivering alongside",
+                f"{t['worker_cpu_us_per_request']:.0f} / {t['sandbox_cpu_us_per_request']:.0f} µs",
+            )
         row(
             f"{kind}: gunicorn CPU per request (connector / floor)",
             f"{t['cpu_us_per_request']:.0f} / {f['cpu_us_per_request']:.0f} µs",
@@ -207,6 +223,7 @@ def table(res: dict[str, Any]) -> str:
                 f"  sfmc, readings taken after a {w['window_seconds']} s replay window",
                 f"{w['growth_bytes']:,} B ({w['growth_per_recipient']:.1f} B/recipient)",
             )
+    audience_rows(res, row)
     conns = res.get("redis_connections")
     if conns:
         row(
@@ -244,7 +261,7 @@ def table(res: dict[str, Any]) -> str:
         f"gunicorn gthread {plan['web_workers']} workers x {plan['web_threads']} threads "
         f"(gunicorn.conf.py); wrk {plan['wrk_threads']} threads x {plan['connections']} "
         f"connections, {plan['duration']:g} s runs, median of {plan['rounds']} "
-        "alternated rounds (floor, floor+redis, braze, floor, sfmc)"
+        "alternated rounds (floor, floor+redis, braze, floor, sfmc, floor, audience)"
     )
     others = [t["other_processes_cores"] for t in thr.values()]
     if others:
@@ -259,7 +276,7 @@ def table(res: dict[str, Any]) -> str:
 
 def figures_missing(res: dict[str, Any]) -> list[str]:
     """Figures the results document should have but lacks (the smoke test checks this)."""
-    kinds = ["braze"] + (["sfmc"] if res.get("sfmc_status") == "ok" else [])
+    kinds = ["braze"] + (["sfmc"] if res.get("sfmc_status") == "ok" else []) + ["audience"]
     need = [f"throughput.{k}.{f}" for k in kinds for f in (
         "rps", "p50_ms", "p95_ms", "p99_ms", "errors", "ratio_to_floor",
         "cpu_us_per_request", "cpu_us_above_floor", "floor.rps", "floor.cpu_us_per_request",
@@ -277,12 +294,16 @@ def figures_missing(res: dict[str, Any]) -> list[str]:
         "rss.after_load.web_workers_mb",
         "rss.after_load.rq_worker_mb",
         "machine.nproc",
+        *audience_figures(res),
     ]
     missing = []
     for path in need:
         node: Any = res
         for part in path.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = node.get(part) if isinstance(node, dict) else None
         if node is None or node == []:
             missing.append(path)
     return missing

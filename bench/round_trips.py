@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import redis
 
+from bench.audience import AudienceSend, settle
 from bench.load import SfmcRun, braze_body, sign
 from bench.plan import BRAZE_PATH, BRAZE_TOKEN, SFMC_PATH
 from bench.rig import Rig
@@ -80,9 +81,17 @@ def round_trips(
 ) -> dict[str, Any]:
     """Round trips per duplicate on a sample of `count` webhooks of an existing send.
 
-    Braze: new recipients of the send `braze_dist_id`; SFMC: new contacts of `sfmc_run`.
+    Braze: new recipients of the send `braze_dist_id`; SFMC: new contacts of `sfmc_run`;
+    audience: recipients of a new audience send, ended and settled afterwards.
     """
-    if kind == "braze":
+    send = AudienceSend.new() if kind == "audience" else None
+    if send is not None:
+        # A new send (its first request creates it, among the warm-up): counting on one ended
+        # by its run would be its late phase, not the recipients of a running send.
+        bodies = [json.dumps(send.body(i)).encode() for i in range(count + count // 5)]
+        headers = {"Authorization": f"Bearer {BRAZE_TOKEN}", "Content-Type": "application/json"}
+        url = rig.web.url + BRAZE_PATH
+    elif kind == "braze":
         campaign, send_key = braze_dist_id.split(":", 2)[1:]
         bodies = [
             json.dumps(braze_body(campaign, send_key, f"dup-{i}")).encode()
@@ -113,6 +122,8 @@ def round_trips(
     web_ports = client_ports(rig.web.family(), rig.redis_port)
     n = len(sample)
     web_cmds = watch.client_commands(web_ports)
+    if send is not None:
+        settle(rig, send.distribution_id, end=True)
     return {
         "requests": n,
         "seconds": round(elapsed, 3),

@@ -5,12 +5,15 @@ gunicorn with the production gunicorn.conf.py, an RQ worker — plus two floors 
 under the same gunicorn configuration: one that only answers 202, one that makes one Redis
 round trip first), and measures in one run (see bench/README.md):
 
-1. intake throughput and latency, Braze fan-out and SFMC executes, floor alternated with each;
+1. intake throughput and latency, Braze fan-out, SFMC executes and Braze audience mode, floor
+   alternated with each;
 2. gunicorn CPU per request, connector and floor, and their ratio and difference;
 3. p99 latency at half of the maximum throughput (rate-limited wrk);
 4. Redis round trips per duplicate webhook (INFO commandstats and MONITOR);
 5. Redis memory per distribution and its growth with one send's recipients (own redis-server);
-6. first webhook → Punchh POST with an idle worker; RSS of web and worker processes.
+6. first webhook → Punchh POST with an idle worker; RSS of web and worker processes;
+7. audience sends through the real stack: Punchh calls per send, commit after the quiet gap,
+   identifiers left in Redis; bytes per identifier waiting for its batch (own redis-server).
 
 Every figure is printed next to its target; nothing is asserted. Every process started is
 stopped on the way out, on success, failure, Ctrl-C or SIGTERM.
@@ -36,10 +39,11 @@ from types import FrameType
 from typing import Any
 
 from bench import memory
+from bench.audience import one_send
 from bench.commit_latency import commit_latency, committed_footprint
 from bench.load import WrkMissing, wrk_path
 from bench.measure import LoadRuns
-from bench.plan import Plan, connector_env, option_parser
+from bench.plan import AUDIENCE_QUIET_SECONDS, Plan, connector_env, option_parser
 from bench.report import figures_missing, summarise, summarise_reference, table
 from bench.rig import Rig
 from bench.round_trips import round_trips
@@ -79,6 +83,7 @@ def collect(plan: Plan, stack: Stack, say: Callable[[str], None]) -> dict[str, A
     res["floor_plus_one_round_trip"] = summarise_reference(load.runs)
     if rig.sfmc_ok:
         res["throughput"]["sfmc"] = summarise(load.runs, "sfmc")
+    res["throughput"]["audience"] = summarise(load.runs, "audience")
     res["half_max"] = {}
     for kind in res["throughput"]:
         say(f"half of max throughput: {kind}")
@@ -92,6 +97,10 @@ def collect(plan: Plan, stack: Stack, say: Callable[[str], None]) -> dict[str, A
     say(f"first webhook -> Punchh POST, {plan.commit_sends} sends")
     res["commit"], committed = commit_latency(rig, plan.commit_sends)
     res["committed_footprint_bytes"] = committed_footprint(rig, committed)
+    res["audience_sends"] = []
+    for n in plan.audience_sends:
+        say(f"audience send of {n:,} recipients (quiet gap {AUDIENCE_QUIET_SECONDS} s)")
+        res["audience_sends"].append(one_send(rig, plan, n, AUDIENCE_QUIET_SECONDS))
     res["redis_connections"] = rig.redis_connections()
     res["rss"] = {"before_load": load.rss_before_load, "after_load": rig.rss()}
     say(
@@ -105,6 +114,7 @@ def collect(plan: Plan, stack: Stack, say: Callable[[str], None]) -> dict[str, A
         distributions=plan.mem_distributions,
         low=plan.mem_low,
         high=plan.mem_high,
+        audience_recipients=plan.audience_mem_recipients,
     )
     res["machine"]["loadavg_at_end"] = os.getloadavg()
     return res
