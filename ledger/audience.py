@@ -19,6 +19,10 @@ from adapters.types import Guest
 
 #: Punchh's add_users accepts at most this many identifiers a call in async mode.
 BATCH_SIZE = 1000
+#: Recipients gathered before a worker run delivers them (every full batch at once): one run
+#: per batch would start an RQ work horse per thousand recipients, competing with the intake
+#: for the same machine, while a send's waiting identifiers stay a few hundred kilobytes.
+DELIVERY_RUN_EVERY = 5 * BATCH_SIZE
 
 _KINDS = {"user_id": "u", "email": "e"}
 _NAMES = {v: k for k, v in _KINDS.items()}

@@ -13,7 +13,7 @@ from rq import Queue
 
 from adapters.types import Guest
 from ledger.actions import ActionResult, act, get, with_job
-from ledger.audience import BATCH_SIZE, encode
+from ledger.audience import DELIVERY_RUN_EVERY, encode
 from ledger.jobs import enqueue_commit
 from ledger.record import Distribution
 from ledger.states import State
@@ -80,8 +80,8 @@ def add_recipients(
         )
     if state in (State.CANCELLED, State.REJECTED):
         raise Conflict(f"this send is {state}: nothing more is added", code="wrong_state")
-    if int(length) >= BATCH_SIZE:
-        enqueue_commit(queue, ledger, distribution_id)  # a batch is ready
+    if int(length) >= DELIVERY_RUN_EVERY:
+        enqueue_commit(queue, ledger, distribution_id)  # batches are ready
     return Added(distribution_id, state, int(accepted), int(late))
 
 

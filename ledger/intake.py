@@ -8,7 +8,7 @@ import time
 from rq import Queue
 
 from adapters.types import DistributionRequest, Guest
-from ledger.audience import BATCH_SIZE
+from ledger.audience import DELIVERY_RUN_EVERY
 from ledger.jobs import enqueue_alert, enqueue_commit
 from ledger.states import IntakeResult, State
 from ledger.store import Ledger
@@ -35,11 +35,11 @@ def submit(
     if (
         req.gifts_recipients
         and result.outcome == "counted"
-        and result.recipients % BATCH_SIZE == 0
+        and result.recipients % DELIVERY_RUN_EVERY == 0
         and result.state in (State.QUEUED, State.COMMITTED)
     ):
-        # A batch's worth has gathered: a run delivers it now rather than at the quiet gap,
-        # so Redis holds at most about one batch per send between runs.
+        # Batches have gathered: a run delivers them now rather than at the quiet gap, so
+        # Redis holds at most a few batches per send between runs.
         enqueue_commit(queue, ledger, result.distribution_id)
     if result.outcome == "created":
         # The ledger has confirmed the new record durable (or raised NotDurable, a RedisError
