@@ -143,6 +143,13 @@ class AudienceKeys:
             pending, in_batch = pipe.execute()
         return Waiting(int(pending), int(in_batch))
 
+    def expire(self, distribution_id: str, seconds: int) -> None:
+        """Keep a settled send's identifiers only as long as its record (retention)."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.expire(self.pending_key(distribution_id), seconds)
+            pipe.expire(self.batch_key(distribution_id), seconds)
+            pipe.execute()
+
     def drop(self, distribution_id: str) -> int:
         """Forget every identifier of a send that will not be gifted; how many there were."""
         waiting = self.waiting(distribution_id)

@@ -77,7 +77,7 @@ if cur[1] then
     return {'conflict', cur[1], '0', id, cur[2], cur[3]}
   end
   local n = redis.call('HINCRBY', rk, 'recipients', 1)
-  _audience(rk, id, now)
+  _audience(rk, id, now, cur[1])
 """
     + _keep_open("cur[1]", "n")
     + """
@@ -109,17 +109,21 @@ end
 # step as the count, so a 2xx means it will reach Punchh; one arriving after the send's
 # `late_at` (set at its commit: too close to the start time to be gifted) is counted late and
 # its identifier never stored. A replay or a conflict is neither counted nor stored.
-_SEGMENT_MODE = "local function _audience(rk, id, now) end\n"
+_SEGMENT_MODE = "local function _audience(rk, id, now, st) end\n"
 _AUDIENCE_MODE = """
 local guest = table.remove(ARGV)
 local pending_prefix = table.remove(ARGV)
-local function _audience(rk, id, now)
+local function _audience(rk, id, now, st)
   if guest == '.' then  -- not a recipient (POST /v1/distributions opening a send)
     redis.call('HINCRBY', rk, 'recipients', -1)
     return
   end
   if guest == '' then  -- a recipient whose identifier the platform did not render
     redis.call('HINCRBY', rk, 'audience_missing', 1)
+    return
+  end
+  if st == 'cancelled' or st == 'rejected' then  -- will never be gifted: never stored
+    redis.call('HINCRBY', rk, 'audience_not_added', 1)
     return
   end
   local late = tonumber(redis.call('HGET', rk, 'late_at'))
@@ -171,7 +175,7 @@ if limit > 0 then
         if added == 1 then redis.call('HINCRBY', frk, 'folded_sends', 1) end
         local n = redis.call('HINCRBY', frk, 'recipients', 1)
         id, rk = fold, frk
-        _audience(rk, id, now)
+        _audience(rk, id, now, 'held')
 """
     + _keep_open("'held'", "n")
     + """
@@ -192,7 +196,7 @@ end
 local fields = {'state', state, 'recipients', '1', 'created_at', ARGV[1], 'updated_at', ARGV[1]}
 for i = 14, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', rk, unpack(fields))
-_audience(rk, id, now)
+_audience(rk, id, now, state)
 redis.call('ZADD', KEYS[5], now, id)
 if state == 'queued' then redis.call('ZADD', KEYS[7], now, id) end
 """

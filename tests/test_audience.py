@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from adapters.types import Guest
+from adapters.types import DistributionRequest, Guest
 from ledger.states import State
 from tests.helpers import audience_request, campaigns, fault, leaked, redis_dump, request_count
 from tests.helpers import submit as intake
@@ -181,3 +181,63 @@ def test_a_run_that_rq_starts_early_still_schedules_the_commit(
     assert len(fresh) == 1  # the commit is scheduled again, for the moment the send is quiet
     dist = quick.ledger.get(dist_id)
     assert dist is not None and dist.float_field("check_at") == second + 2  # never early
+
+
+def test_a_run_that_dies_between_the_commit_and_its_bookkeeping_still_delivers_latecomers(
+    quick: Services, sandbox: httpx.Client, rdb: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger.sweep import sweep
+    from workers.audience import AudienceRun
+
+    def dies(self: AudienceRun, distribution_id: str, start: Any) -> None:
+        raise SystemExit("worker killed right after Punchh answered")
+
+    monkeypatch.setattr(AudienceRun, "committed", dies)
+    dist_id = send(quick, KNOWN[:2])
+    time.sleep(1.1)
+    with pytest.raises(SystemExit):
+        run(quick, dist_id)
+    monkeypatch.undo()
+    send(quick, KNOWN[2:4])  # after the commit, before the start time
+    assert quick.ledger.get(dist_id).state == State.COMMITTED  # type: ignore[union-attr]
+    # No job was queued for them; the sweep finds the send through the due set.
+    for job_id in quick.queue.get_job_ids():
+        quick.queue.remove(job_id)
+    assert sweep(quick.ledger, quick.queue, stale_seconds=0, now=time.time() + 1) >= 1
+    assert run(quick, dist_id) == State.COMMITTED
+    dist = quick.ledger.get(dist_id)
+    assert dist is not None and dist.float_field(LATE_AT) is not None
+    assert len(custom_segments(sandbox)[0]["member_guest_ids"]) == 4
+    assert quick.ledger.audience.waiting(dist_id).total == 0
+    assert len(campaigns(sandbox)) == 1
+
+
+def test_a_rejected_or_cancelled_send_stores_no_more_identifiers_and_keeps_none_longer(
+    quick: Services, sandbox: httpx.Client, rdb: redis.Redis
+) -> None:
+    from ledger.actions import cancel
+
+    req = audience_request("bad-offer")
+    bad = DistributionRequest(**{**req.__dict__, "redeemable": "No Such Offer"})
+    dist_id = ""
+    for guest in KNOWN[:3]:
+        dist_id = intake(quick, bad, guest).distribution_id
+    time.sleep(1.1)
+    assert run(quick, dist_id) == State.REJECTED
+    for guest in KNOWN[3:5]:  # a late wave on a rejected send: counted, never stored
+        intake(quick, bad, guest)
+    dist = quick.ledger.get(dist_id)
+    assert dist is not None and dist.int_field("audience_not_added") == 2
+    assert quick.ledger.audience.waiting(dist_id).total == 0
+    # Identifiers still waiting when a send is rejected live no longer than its record.
+    waiting_id = intake(quick, audience_request("later"), KNOWN[5]).distribution_id
+    later = quick.ledger.get(waiting_id)
+    assert later is not None
+    Committer(quick).settle(later, State.REJECTED, "test", allowed_from=(State.QUEUED,))
+    ttl = rdb.ttl(quick.ledger.audience.pending_key(waiting_id))
+    assert 0 < ttl <= quick.ledger.retention_seconds
+    # A cancelled send forgets its identifiers, and stores none that arrive after.
+    other = intake(quick, audience_request("cancelled"), KNOWN[6]).distribution_id
+    cancel(quick.ledger, other, actor="t")
+    intake(quick, audience_request("cancelled"), KNOWN[7])
+    assert quick.ledger.audience.waiting(other).total == 0

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import math
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ledger.audience import BATCH_SIZE
 from ledger.jobs import enqueue_commit
@@ -80,6 +80,9 @@ class AudienceRun:
         if left:
             # Recipients kept arriving while the rest was delivered: not over after all.
             return self.wait_until(dist, now + 1, State.QUEUED)
+        # Due from now on: if this run dies between the commit and `committed`, the sweep
+        # still finds the send and delivers whoever arrives after the commit.
+        self.keys.mark_due(dist.id, now)
         return None
 
     def resolution(self, dist: Distribution) -> Resolution:
@@ -103,9 +106,13 @@ class AudienceRun:
             redeemable_name=str(redeemable.get("name", dist.fields["redeemable"])),
         )
 
+    def late_at(self, start: datetime) -> float:
+        """When a recipient comes too late to reach Punchh before it gifts at `start`."""
+        return start.timestamp() - self.settings.audience_late_margin_seconds
+
     def committed(self, distribution_id: str, start: datetime) -> None:
         """After the commit: recipients are added until `late_at`, then counted late."""
-        late_at = start.timestamp() - self.settings.audience_late_margin_seconds
+        late_at = self.late_at(start)
         self.ledger.set_fields(distribution_id, {LATE_AT: late_at})
         self.keys.mark_due(distribution_id, late_at)
         enqueue_commit(self.c.services.queue, self.ledger, distribution_id)
@@ -115,7 +122,16 @@ class AudienceRun:
         """Deliver recipients that arrived after the commit; finish at `late_at`."""
         late_at = dist.float_field(LATE_AT)
         if late_at is None:
-            return State.COMMITTED.value  # committed before audience mode knew it: nothing due
+            # The run that committed stopped before `committed` (or an operator resolved the
+            # send): the start time it committed is on the record.
+            start = dist.fields.get("start_time")
+            if not start:
+                self.keys.clear_due(dist.id)
+                return State.COMMITTED.value
+            late_at = self.late_at(datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ").replace(
+                tzinfo=UTC))
+            self.ledger.set_fields(dist.id, {LATE_AT: late_at})
+            self.keys.mark_due(dist.id, late_at)
         try:
             left = self.deliver(dist, int(dist.fields[CS_ID]), everything=True)
         except PunchhError as exc:

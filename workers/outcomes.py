@@ -137,6 +137,10 @@ class Outcomes:
             )
             if state in ALERT_STATES and self.settings.alert_webhook_url:
                 enqueue_alert(self.services.queue, dist.id, state.value)
+            if state == State.REJECTED and dist.gifts_recipients:
+                # A rejected record expires after its retention (an operator may retry it
+                # until then): its waiting identifiers must not outlive it.
+                self.ledger.audience.expire(dist.id, self.ledger.retention_seconds)
             return state.value
         return self._current_state(dist.id)
 
