@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import redis
 
 from adapters.types import Guest
+from ledger.record import as_text
 
 #: Punchh's add_users accepts at most this many identifiers a call in async mode.
 BATCH_SIZE = 1000
@@ -37,6 +38,28 @@ if #items == 0 then return {} end
 redis.call('LTRIM', KEYS[1], #items, -1)
 redis.call('RPUSH', KEYS[2], unpack(items))
 return items
+"""
+
+# Add recipients to an audience send in one step (POST /v1/distributions/{id}/recipients).
+# KEYS: record, pending list. ARGV: now, then the identifiers. Returns {state or '', audience,
+# accepted, late, pending length}.
+_ADD_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'state', 'audience', 'late_at')
+if not cur[1] then return {'', '', 0, 0, 0} end
+if cur[2] ~= 'recipients' or cur[1] == 'cancelled' or cur[1] == 'rejected' then
+  return {cur[1], cur[2] or '', 0, 0, 0}
+end
+local n = #ARGV - 1
+local late = tonumber(cur[3])
+if late and tonumber(ARGV[1]) >= late then
+  redis.call('HINCRBY', KEYS[1], 'audience_late', n)
+  return {cur[1], cur[2], 0, n, redis.call('LLEN', KEYS[2])}
+end
+local length = 0
+for i = 2, #ARGV do length = redis.call('RPUSH', KEYS[2], ARGV[i]) end
+redis.call('HINCRBY', KEYS[1], 'recipients', n)
+redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
+return {cur[1], cur[2], n, 0, length}
 """
 
 # Punchh has the batch: forget it and count it. KEYS: batch, record. ARGV: added, invalid.
@@ -84,6 +107,7 @@ class AudienceKeys:
         self.record_key = record_key
         self._take = client.register_script(_TAKE_LUA)
         self._done = client.register_script(_DONE_LUA)
+        self._add = client.register_script(_ADD_LUA)
 
     @property
     def pending_prefix(self) -> str:
@@ -129,6 +153,18 @@ class AudienceKeys:
             args=[size],
         )
         return [decode(item) for item in items]
+
+    def add(
+        self, distribution_id: str, guests: list[Guest], now: float
+    ) -> tuple[str, str, int, int, int]:
+        """Append guests to a send's pending list in one step: (state, audience, accepted,
+        late, pending length); the state is '' when there is no such send."""
+        reply = self._add(
+            keys=[self.record_key(distribution_id), self.pending_key(distribution_id)],
+            args=[repr(now), *(encode(g) for g in guests)],
+        )
+        state, audience, accepted, late, length = reply
+        return as_text(state), as_text(audience), int(accepted), int(late), int(length)
 
     def done(self, distribution_id: str, added: int, invalid: int) -> bool:
         """Punchh took the batch: delete it and count it (False if it was already gone)."""

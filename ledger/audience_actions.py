@@ -13,33 +13,12 @@ from rq import Queue
 
 from adapters.types import Guest
 from ledger.actions import ActionResult, act, get, with_job
-from ledger.audience import DELIVERY_RUN_EVERY, encode
+from ledger.audience import DELIVERY_RUN_EVERY
 from ledger.jobs import enqueue_commit
 from ledger.record import Distribution
 from ledger.states import State
 from ledger.store import Ledger
-from wiring.errors import Conflict
-
-# Add recipients to an audience send in one step. KEYS: record, pending list. ARGV: now,
-# then the identifiers. Returns {state or '', audience, accepted, late, pending length}.
-_ADD_LUA = """
-local cur = redis.call('HMGET', KEYS[1], 'state', 'audience', 'late_at')
-if not cur[1] then return {'', '', 0, 0, 0} end
-if cur[2] ~= 'recipients' or cur[1] == 'cancelled' or cur[1] == 'rejected' then
-  return {cur[1], cur[2] or '', 0, 0, 0}
-end
-local n = #ARGV - 1
-local late = tonumber(cur[3])
-if late and tonumber(ARGV[1]) >= late then
-  redis.call('HINCRBY', KEYS[1], 'audience_late', n)
-  return {cur[1], cur[2], 0, n, redis.call('LLEN', KEYS[2])}
-end
-local length = 0
-for i = 2, #ARGV do length = redis.call('RPUSH', KEYS[2], ARGV[i]) end
-redis.call('HINCRBY', KEYS[1], 'recipients', n)
-redis.call('HSET', KEYS[1], 'last_seen', ARGV[1])
-return {cur[1], cur[2], n, 0, length}
-"""
+from wiring.errors import Conflict, NotFound
 
 
 @dataclass(frozen=True)
@@ -65,14 +44,10 @@ def add_recipients(
     ledger: Ledger, queue: Queue, distribution_id: str, guests: list[Guest], *, now: float
 ) -> Added:
     """Store guests for an audience send's custom segment; late ones are only counted."""
-    get(ledger, distribution_id)
-    script = ledger.redis.register_script(_ADD_LUA)
-    keys = [ledger.record_key(distribution_id), ledger.audience.pending_key(distribution_id)]
-    state, audience, accepted, late, length = script(
-        keys=keys, args=[repr(now), *(encode(g) for g in guests)]
-    )
-    state = state.decode() if isinstance(state, bytes) else str(state)
-    if (audience.decode() if isinstance(audience, bytes) else audience) != "recipients":
+    state, audience, accepted, late, length = ledger.audience.add(distribution_id, guests, now)
+    if not state:
+        raise NotFound(f"no distribution {distribution_id!r} (or it expired)")
+    if audience != "recipients":
         raise Conflict(
             "this distribution gifts a segment, not its recipients: open the send with "
             '"audience": "recipients"',
@@ -80,9 +55,9 @@ def add_recipients(
         )
     if state in (State.CANCELLED, State.REJECTED):
         raise Conflict(f"this send is {state}: nothing more is added", code="wrong_state")
-    if int(length) >= DELIVERY_RUN_EVERY:
+    if length >= DELIVERY_RUN_EVERY:
         enqueue_commit(queue, ledger, distribution_id)  # batches are ready
-    return Added(distribution_id, state, int(accepted), int(late))
+    return Added(distribution_id, state, accepted, late)
 
 
 def _audience_send(dist: Distribution, action: str) -> None:
